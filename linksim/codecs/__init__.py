@@ -1,0 +1,1 @@
+"""linksim.codecs"""
