@@ -1,1 +1,21 @@
-"""linksim.data"""
+"""Datasets: bundled image sets and loaders for user folders.
+
+Entry point: :func:`load_dataset(source, num_samples, image_size=None, seed=0)
+<linksim.data.registry.load_dataset>` with the scenario's ``data.source`` string
+(``digits28``, ``digits28:train``, ``photos``, ``folder:<path>``, ``mnist:<dir>``,
+``mnist:<dir>:train``). It returns an :class:`ImageDataset` whose ``images`` are
+``[N, C, H, W]`` float32 in ``[0, 1]`` on CPU. Errors are :class:`DataError`
+(a ``ValueError``); skipped files are reported as :class:`DataWarning`.
+"""
+
+from linksim.data.dataset import DataError, DataWarning, ImageDataset
+from linksim.data.registry import known_sources, load_dataset, register_source
+
+__all__ = [
+    "DataError",
+    "DataWarning",
+    "ImageDataset",
+    "known_sources",
+    "load_dataset",
+    "register_source",
+]
