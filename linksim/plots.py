@@ -1,0 +1,478 @@
+"""Figures from the tidy results rows, and sample grids (matplotlib, Agg, no display).
+
+Results rows are dicts with the keys of ``results.csv``: ``codec, channel,
+snr_db, metric, value, ci_low, ci_high, n`` and optionally ``distance_m``.
+Metrics fall in three groups:
+
+* link metrics: ``ber``, ``bler``, ``ber/<stream>``, ``bler/<stream>``
+  (plotted on a log axis);
+* accounting rows: ``channel_uses``, ``payload_bits``, ``payload_bits/<stream>``,
+  ``nonfinite_rate``, ``fallback_rate`` (never plotted);
+* every other metric is a fidelity metric (mse, psnr, ssim, lpips, ...).
+
+Figures are drawn on ``matplotlib.figure.Figure`` objects with an Agg canvas, so
+pyplot's global state and the display backend are never touched.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import textwrap
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from torch import Tensor
+
+from linksim.metrics.fidelity import sanitize_images
+
+__all__ = [
+    "plot_results",
+    "save_sample_grid",
+    "is_link_metric",
+    "is_accounting_metric",
+    "is_fidelity_metric",
+    "safe_filename",
+]
+
+LINK_METRICS = ("ber", "bler")
+ACCOUNTING_METRICS = ("channel_uses", "payload_bits", "nonfinite_rate", "fallback_rate")
+
+SNR_LABEL = "SNR (Es/N0 per RE) [dB]"
+DISTANCE_LABEL = "Distance [m]"
+
+_METRIC_LABELS = {
+    "ber": "BER",
+    "bler": "BLER",
+    "mse": "MSE",
+    "psnr": "PSNR [dB]",
+    "ssim": "SSIM",
+    "ms_ssim": "MS-SSIM",
+    "lpips": "LPIPS",
+}
+#: fidelity metrics drawn on a log y axis when all their values are positive
+_LOG_FIDELITY = {"mse"}
+
+_DPI = 100
+_MAX_GRID_COLUMNS = 8
+
+
+# --------------------------------------------------------------------------- metric groups
+
+
+def _base(metric: str) -> str:
+    return metric.split("/", 1)[0]
+
+
+def is_link_metric(metric: str) -> bool:
+    """``ber``, ``bler``, ``ber/<stream>``, ``bler/<stream>``."""
+    return _base(metric) in LINK_METRICS
+
+
+def is_accounting_metric(metric: str) -> bool:
+    """``channel_uses``, ``payload_bits[/<stream>]``, ``nonfinite_rate``, ``fallback_rate`` (and ``/<stream>`` variants)."""
+    return _base(metric) in ACCOUNTING_METRICS
+
+
+def is_fidelity_metric(metric: str) -> bool:
+    """Any metric that is neither a link nor an accounting metric."""
+    return not (is_link_metric(metric) or is_accounting_metric(metric))
+
+
+def safe_filename(metric: str) -> str:
+    """A filesystem-safe stem for ``metric``: every character outside ``[A-Za-z0-9._-]`` becomes ``_``.
+
+    ``"ber/data"`` -> ``"ber_data"``.
+    """
+    s = re.sub(r"[^A-Za-z0-9._-]", "_", metric).strip(".")
+    return s or "metric"
+
+
+def _metric_label(metric: str) -> str:
+    base, _, stream = metric.partition("/")
+    label = _METRIC_LABELS.get(base.lower(), base)
+    if stream:
+        # keep the unit at the end: "PSNR (stream) [dB]"
+        if label.endswith("]") and " [" in label:
+            name, unit = label.rsplit(" [", 1)
+            return f"{name} ({stream}) [{unit}"
+        return f"{label} ({stream})"
+    return label
+
+
+# --------------------------------------------------------------------------- rows
+
+
+def _f(v: Any) -> float:
+    """Row value -> float; None, '' and unparsable values -> nan."""
+    if v is None:
+        return math.nan
+    if isinstance(v, str):
+        v = v.strip()
+        if not v:
+            return math.nan
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+class _Point:
+    __slots__ = ("codec", "channel", "metric", "snr", "dist", "x", "value", "lo", "hi")
+
+    def __init__(self, row: Mapping[str, Any], use_distance: bool):
+        self.codec = str(row["codec"])
+        self.channel = str(row["channel"])
+        self.metric = str(row["metric"])
+        self.snr = _f(row.get("snr_db"))
+        self.dist = _f(row.get("distance_m"))
+        self.x = self.dist if use_distance else self.snr
+        self.value = _f(row.get("value"))
+        self.lo = _f(row.get("ci_low"))
+        self.hi = _f(row.get("ci_high"))
+
+    @property
+    def key(self) -> tuple[str, str, float | None, float | None]:
+        # NaN != NaN: map a missing coordinate to None so that keys match
+        return (
+            self.codec,
+            self.channel,
+            self.snr if math.isfinite(self.snr) else None,
+            self.dist if math.isfinite(self.dist) else None,
+        )
+
+
+def _uses_distance(rows: Iterable[Mapping[str, Any]]) -> bool:
+    return any(math.isfinite(_f(r.get("distance_m"))) for r in rows)
+
+
+def _ordered_unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _series(points: list[_Point]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """x, value, ci_low, ci_high arrays sorted by x (points with a non-finite x dropped)."""
+    pts = sorted((p for p in points if math.isfinite(p.x)), key=lambda p: p.x)
+    x = np.array([p.x for p in pts], dtype=float)
+    y = np.array([p.value for p in pts], dtype=float)
+    lo = np.array([p.lo for p in pts], dtype=float)
+    hi = np.array([p.hi for p in pts], dtype=float)
+    return x, y, lo, hi
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def _new_figure(n_panels: int) -> tuple[Figure, list[Any]]:
+    # Fixed margins in inches (a layout engine costs as much as drawing on a busy CPU).
+    ncols = min(n_panels, 3)
+    nrows = math.ceil(n_panels / ncols)
+    panel_w, panel_h = 3.9, 2.9
+    left, right, bottom, top, hgap, vgap = 0.85, 0.2, 0.6, 0.4, 0.85, 0.85
+    width = left + right + ncols * panel_w + (ncols - 1) * hgap
+    height = bottom + top + nrows * panel_h + (nrows - 1) * vgap
+    fig = Figure(figsize=(width, height), dpi=_DPI)
+    FigureCanvasAgg(fig)
+    fig.subplots_adjust(
+        left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height,
+        wspace=hgap / panel_w, hspace=vgap / panel_h,
+    )
+    axes = [fig.add_subplot(nrows, ncols, i + 1) for i in range(n_panels)]
+    return fig, axes
+
+
+def _note(ax: Any, lines: list[str]) -> None:
+    if lines:
+        ax.text(
+            0.02, 0.02, "\n".join(lines), transform=ax.transAxes, fontsize=7,
+            color="0.35", ha="left", va="bottom",
+        )
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=_DPI)
+    return path
+
+
+def _plot_vs_x(
+    points: list[_Point],
+    metric: str,
+    channels: list[str],
+    colors: dict[str, str],
+    x_label: str,
+    path: Path,
+    log_y: bool,
+) -> Path | None:
+    """One subplot per channel, one line per codec, CI as a shaded band. None if nothing to draw."""
+    by_panel: dict[str, dict[str, list[_Point]]] = {}
+    for p in points:
+        by_panel.setdefault(p.channel, {}).setdefault(p.codec, []).append(p)
+    panels = [c for c in channels if c in by_panel]
+    if not panels:
+        return None
+    fig, axes = _new_figure(len(panels))
+    drew_any = False
+    for ax, channel in zip(axes, panels):
+        notes: list[str] = []
+        zeros_omitted = nonfinite_omitted = bound_drawn = False
+        for codec, pts in by_panel[channel].items():
+            x, y, lo, hi = _series(pts)
+            if x.size == 0:
+                continue
+            color = colors[codec]
+            ok = np.isfinite(y)
+            nonfinite_omitted |= bool((~ok & ~np.isnan(y)).any())
+            if log_y:
+                zero = ok & (y <= 0)
+                if zero.any():
+                    zeros_omitted = True
+                    # no error observed: show the CI upper bound instead of the (unplottable) zero
+                    ub = zero & np.isfinite(hi) & (hi > 0)
+                    if ub.any():
+                        bound_drawn = True
+                        ax.plot(x[ub], hi[ub], linestyle="none", marker="v", mfc="none", color=color)
+                ok &= y > 0
+                lo = np.where(np.isfinite(lo) & (lo > 0), lo, np.nan)
+                hi = np.where(np.isfinite(hi) & (hi > 0), hi, np.nan)
+            if not ok.any():
+                continue
+            drew_any = True
+            ax.plot(x[ok], y[ok], marker="o", markersize=4, color=color, label=codec)
+            band = ok & np.isfinite(lo) & np.isfinite(hi)
+            if band.any():
+                ax.fill_between(
+                    x, np.where(band, lo, np.nan), np.where(band, hi, np.nan),
+                    color=color, alpha=0.2, linewidth=0,
+                )
+        if log_y:
+            ax.set_yscale("log")
+        if zeros_omitted:
+            notes.append("zero values omitted (log axis)")
+        if bound_drawn:
+            notes.append("\u25bd: CI upper bound where none observed")
+        if nonfinite_omitted:
+            notes.append("non-finite values omitted")
+        _note(ax, notes)
+        ax.set_title(channel)
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(_metric_label(metric))
+        ax.grid(True, which="major", alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize="small")
+    if not drew_any:
+        return None
+    return _save(fig, path)
+
+
+def _plot_vs_ber(
+    fid_points: list[_Point],
+    ber_by_key: dict[tuple[str, str, float | None, float | None], _Point],
+    metric: str,
+    channels: list[str],
+    colors: dict[str, str],
+    path: Path,
+) -> Path | None:
+    """Fidelity vs BER, one subplot per channel; codecs without BER rows (analog) are skipped."""
+    pairs: dict[str, dict[str, list[tuple[float, float, float]]]] = {}
+    for p in fid_points:
+        b = ber_by_key.get(p.key)
+        if b is None:
+            continue
+        pairs.setdefault(p.channel, {}).setdefault(p.codec, []).append((p.x, b.value, p.value))
+    panels = [c for c in channels if c in pairs]
+    if not panels:
+        return None
+    fig, axes = _new_figure(len(panels))
+    drew_any = False
+    for ax, channel in zip(axes, panels):
+        zeros_omitted = nonfinite_omitted = False
+        for codec, triples in pairs[channel].items():
+            triples.sort(key=lambda t: (math.isnan(t[0]), t[0]))  # in sweep order
+            ber = np.array([t[1] for t in triples], dtype=float)
+            fid = np.array([t[2] for t in triples], dtype=float)
+            zeros_omitted |= bool((ber == 0).any())
+            nonfinite_omitted |= bool((~np.isfinite(fid) & ~np.isnan(fid)).any())
+            ok = np.isfinite(ber) & (ber > 0) & np.isfinite(fid)
+            if not ok.any():
+                continue
+            drew_any = True
+            ax.plot(ber[ok], fid[ok], marker="o", markersize=4, color=colors[codec], label=codec)
+        ax.set_xscale("log")
+        notes = []
+        if zeros_omitted:
+            notes.append("BER = 0 points omitted (log axis)")
+        if nonfinite_omitted:
+            notes.append("non-finite values omitted")
+        _note(ax, notes)
+        ax.set_title(channel)
+        ax.set_xlabel("BER")
+        ax.set_ylabel(_metric_label(metric))
+        ax.grid(True, which="major", alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize="small")
+    if not drew_any:
+        return None
+    return _save(fig, path)
+
+
+def plot_results(rows: list[dict], out_dir: Path) -> list[Path]:
+    """Write the result figures as PNG files into ``out_dir`` (created if needed).
+
+    Args:
+        rows: results rows (see the module docstring). Numbers may be floats,
+            numeric strings (as read back from the CSV), ``None`` or ``''`` for
+            an empty CI.
+        out_dir: folder for the PNGs.
+
+    Files (``<x>`` is ``snr`` or, when any row has a finite ``distance_m``,
+    ``distance``; metric names pass through :func:`safe_filename`):
+
+    * ``ber_vs_<x>.png``, ``bler_vs_<x>.png`` and one per stream metric
+      (``ber/data`` -> ``ber_data_vs_<x>.png``): semilog-y, one subplot per
+      channel, one line per codec, CI as a shaded band. Zeros cannot be drawn
+      on a log axis: they are omitted, noted in the panel, and their CI upper
+      bound (if any) is drawn as a hollow down-triangle.
+    * ``<metric>_vs_<x>.png`` for each fidelity metric: CI band (t interval).
+      MSE uses a log axis when all values are positive.
+    * ``<metric>_vs_ber.png``: fidelity against the codec's overall ``ber`` at
+      the same (codec, channel, snr, distance); codecs without BER rows
+      (analog) do not appear; BER = 0 points are omitted and noted.
+
+    Metrics with no finite value are skipped silently; accounting rows are never
+    plotted.
+
+    Returns:
+        The paths written, in the order written.
+    """
+    out_dir = Path(out_dir)
+    use_distance = _uses_distance(rows)
+    points = [_Point(r, use_distance) for r in rows]
+    x_label = DISTANCE_LABEL if use_distance else SNR_LABEL
+    x_suffix = "distance" if use_distance else "snr"
+
+    channels = _ordered_unique(p.channel for p in points)
+    codecs = _ordered_unique(p.codec for p in points)
+    cycle = [f"C{i}" for i in range(10)]
+    colors = {c: cycle[i % len(cycle)] for i, c in enumerate(codecs)}
+
+    by_metric: dict[str, list[_Point]] = {}
+    for p in points:
+        by_metric.setdefault(p.metric, []).append(p)
+
+    written: list[Path] = []
+
+    def ordered_link(m: str) -> tuple[int, str]:
+        return (LINK_METRICS.index(_base(m)) * 2 + ("/" in m), m)
+
+    link_metrics = sorted((m for m in by_metric if is_link_metric(m)), key=ordered_link)
+    fidelity_metrics = [m for m in by_metric if is_fidelity_metric(m)]
+
+    for m in link_metrics:
+        path = out_dir / f"{safe_filename(m)}_vs_{x_suffix}.png"
+        out = _plot_vs_x(by_metric[m], m, channels, colors, x_label, path, log_y=True)
+        if out is not None:
+            written.append(out)
+
+    for m in fidelity_metrics:
+        pts = by_metric[m]
+        vals = np.array([p.value for p in pts], dtype=float)
+        finite = vals[np.isfinite(vals)]
+        if finite.size == 0:
+            continue
+        log_y = _base(m).lower() in _LOG_FIDELITY and bool((finite > 0).all())
+        path = out_dir / f"{safe_filename(m)}_vs_{x_suffix}.png"
+        out = _plot_vs_x(pts, m, channels, colors, x_label, path, log_y=log_y)
+        if out is not None:
+            written.append(out)
+
+    ber_by_key = {p.key: p for p in by_metric.get("ber", [])}
+    if ber_by_key:
+        for m in fidelity_metrics:
+            path = out_dir / f"{safe_filename(m)}_vs_ber.png"
+            out = _plot_vs_ber(by_metric[m], ber_by_key, m, channels, colors, path)
+            if out is not None:
+                written.append(out)
+    return written
+
+
+# --------------------------------------------------------------------------- sample grid
+
+
+def _to_hwc(images: Tensor, n: int) -> np.ndarray:
+    """``[N, C, H, W]`` (C = 1, 3 or 4) -> ``[n, H, W, C']`` float in [0, 1] on the CPU."""
+    t = torch.as_tensor(images).detach()
+    if t.ndim == 3:  # [N, H, W] greyscale
+        t = t.unsqueeze(1)
+    if t.ndim != 4:
+        raise ValueError(f"expected images [N, C, H, W], got shape {tuple(t.shape)}")
+    if t.shape[1] not in (1, 3, 4):
+        raise ValueError(f"expected 1 (grey), 3 (RGB) or 4 (RGBA) channels, got {t.shape[1]}")
+    t = sanitize_images(t[:n].to("cpu", torch.float32))
+    if t.shape[1] == 4:
+        t = t[:, :3]
+    return t.permute(0, 2, 3, 1).numpy()
+
+
+def save_sample_grid(
+    originals: Tensor,
+    reconstructions: dict[str, Tensor],
+    path: Path,
+    title: str = "",
+) -> Path:
+    """Save one PNG: the originals in the first row, then one row per reconstruction.
+
+    Args:
+        originals: ``[N, C, H, W]`` images in [0, 1], C = 1 (grey) or 3 (RGB)
+            (4 = RGBA: alpha dropped); only the first 8 are shown.
+        reconstructions: label -> ``[N', C, H', W']`` reconstructions, shown in
+            dict order with the label (e.g. ``"raw-f32 @ 10 dB"``) at the left.
+            NaN becomes 0 and values are clamped to [0, 1] before display.
+        path: output ``.png`` file (parent folders created).
+        title: optional figure title.
+
+    Returns:
+        ``path``. The image grows by a fixed number of pixels per row and column.
+    """
+    path = Path(path)
+    n = min(int(torch.as_tensor(originals).shape[0]), _MAX_GRID_COLUMNS)
+    if n == 0:
+        raise ValueError("save_sample_grid needs at least one original image")
+    rows: list[tuple[str, np.ndarray]] = [("original", _to_hwc(originals, n))]
+    rows += [(str(label), _to_hwc(img, n)) for label, img in reconstructions.items()]
+
+    cell = 1.3  # inches per image
+    gap = 0.06
+    label_w = 1.9
+    title_h = 0.45 if title else 0.1
+    width = label_w + n * (cell + gap) + gap
+    height = title_h + len(rows) * (cell + gap) + gap
+    fig = Figure(figsize=(width, height), dpi=_DPI)
+    FigureCanvasAgg(fig)
+    if title:
+        fig.text(0.5, 1 - (title_h / 2) / height, title, ha="center", va="center", fontsize=11)
+    for r, (label, imgs) in enumerate(rows):
+        top = title_h + r * (cell + gap) + gap
+        y0 = 1 - (top + cell) / height
+        fig.text(
+            (label_w - 0.1) / width, y0 + (cell / 2) / height,
+            textwrap.fill(label, 18), ha="right", va="center", fontsize=9,
+        )
+        for c in range(min(n, imgs.shape[0])):
+            x0 = (label_w + c * (cell + gap)) / width
+            ax = fig.add_axes((x0, y0, cell / width, cell / height))
+            img = imgs[c]
+            if img.shape[-1] == 1:
+                ax.imshow(img[..., 0], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+            else:
+                ax.imshow(img, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=_DPI)
+    return path
