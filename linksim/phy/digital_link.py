@@ -1,0 +1,214 @@
+"""DigitalLink: bits -> CRC + 5G LDPC -> scrambling -> QAM -> OFDM channel -> LLRs -> bits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal
+
+import torch
+from sionna.phy.fec.crc import CRCDecoder, CRCEncoder
+from sionna.phy.fec.ldpc import LDPC5GDecoder, LDPC5GEncoder
+from sionna.phy.fec.scrambling import TB5GScrambler
+from sionna.phy.mapping import Demapper, Mapper
+
+from .code_blocks import DEFAULT_MAX_BLOCK_BITS, CodeBlockLayout, plan_code_blocks
+from .modulation import bits_per_symbol, make_constellation
+from .transceiver import OFDMTransceiver
+
+Decoder = Literal["sionna", "fast"]
+
+
+@dataclass(frozen=True)
+class DigitalLinkPlan:
+    """Resources one sample of ``layout.payload_bits`` takes on the link."""
+
+    layout: CodeBlockLayout
+    bits_per_symbol: int
+    num_symbols: int  # data resource elements carrying coded bits (no slot padding)
+    num_slots: int
+
+    @property
+    def channel_uses(self) -> int:
+        """Data resource elements used per sample (the last slot's padding excluded)."""
+        return self.num_symbols
+
+
+@dataclass(frozen=True)
+class DigitalLinkResult:
+    """What came out of a :class:`DigitalLink` for a batch of ``B`` samples.
+
+    :ivar bits: ``[B, L]`` float32 received payload bits.
+    :ivar bit_errors: ``[B]`` int64 payload bit errors (only within each sample's length).
+    :ivar num_bits: ``[B]`` int64 payload bits counted per sample.
+    :ivar block_errors: ``[B]`` int64 code blocks with at least one payload bit error.
+    :ivar num_blocks: ``[B]`` int64 code blocks that carry payload bits of the sample.
+    :ivar crc_ok: ``[B, C]`` bool CRC status per code block (all True when uncoded).
+    :ivar channel_uses: ``[B]`` int64 data resource elements each sample needs on its own.
+    """
+
+    bits: torch.Tensor
+    bit_errors: torch.Tensor
+    num_bits: torch.Tensor
+    block_errors: torch.Tensor
+    num_blocks: torch.Tensor
+    crc_ok: torch.Tensor
+    channel_uses: torch.Tensor
+
+
+class DigitalLink(torch.nn.Module):
+    """Carries payload bits over the scenario's OFDM link.
+
+    bits -> segmentation into CRC24B-protected code blocks -> 5G NR LDPC at ``code_rate``
+    (skipped when 1.0) -> 5G NR scrambling (TS 38.211 Gold sequence, a different
+    ``n_rnti`` per slot) -> Gray QAM -> resource grid -> channel -> perfect or LS CSI ->
+    LMMSE -> APP demapping to LLRs -> descrambling -> LDPC decoding -> CRC check -> bits.
+
+    :param transceiver: the grid + channel + receiver to use.
+    :param modulation: ``bpsk | qpsk | qam16 | qam64 | qam256``.
+    :param code_rate: LDPC rate in [0.2, 0.95], or 1.0 for uncoded.
+    :param ldpc_iterations: maximum belief-propagation iterations.
+    :param decoder: ``sionna`` (Sionna's LDPC5GDecoder) or ``fast`` (linksim's CPU decoder).
+    :param max_block_bits: largest LDPC information block, CRC included.
+    :param n_id: scrambling identity (TS 38.211 n_ID, 0..1023).
+    """
+
+    def __init__(
+        self,
+        transceiver: OFDMTransceiver,
+        modulation: str = "qam16",
+        code_rate: float = 0.5,
+        ldpc_iterations: int = 20,
+        decoder: Decoder = "sionna",
+        max_block_bits: int = DEFAULT_MAX_BLOCK_BITS,
+        n_id: int = 1,
+    ) -> None:
+        super().__init__()
+        if ldpc_iterations < 1:
+            raise ValueError(f"ldpc_iterations: must be >= 1, got {ldpc_iterations}")
+        if decoder not in ("sionna", "fast"):
+            raise ValueError(f"decoder: must be 'sionna' or 'fast', got '{decoder}'")
+        self.transceiver = transceiver
+        self.modulation = modulation
+        self.code_rate = float(code_rate)
+        self.ldpc_iterations = int(ldpc_iterations)
+        self.decoder = decoder
+        self.max_block_bits = int(max_block_bits)
+        self.n_id = int(n_id)
+        self.bits_per_symbol = bits_per_symbol(modulation)
+        dev = transceiver.grid.device
+        constellation = make_constellation(modulation, device=dev)
+        self._mapper = Mapper(constellation=constellation, device=dev)
+        self._demapper = Demapper("app", constellation=constellation, device=dev)
+        self._crc_encoder = CRCEncoder("CRC24B", device=dev)
+        self._crc_decoder = CRCDecoder(self._crc_encoder, device=dev)
+        self._codes: dict[tuple[int, int], tuple[LDPC5GEncoder, torch.nn.Module]] = {}
+        self._scramblers: dict[int, TB5GScrambler] = {}
+
+    # -- planning ---------------------------------------------------------------------
+    def plan(self, payload_bits: int) -> DigitalLinkPlan:
+        """Resources for one sample of ``payload_bits`` bits (no simulation)."""
+        return _plan(int(payload_bits), self.code_rate, self.bits_per_symbol, self.max_block_bits,
+                     self.transceiver.grid.data_symbols_per_slot)
+
+    # -- simulation -------------------------------------------------------------------
+    def forward(self, bits: torch.Tensor, no: float | torch.Tensor, lengths: torch.Tensor | None = None) -> DigitalLinkResult:
+        """Transmit a batch of payloads.
+
+        :param bits: ``[B, L]`` payload bits (0/1, any real or integer dtype).
+        :param no: noise variance per complex resource element, ``1 / (Es/N0)`` (linear).
+        :param lengths: optional ``[B]`` valid payload bits per sample (the rest of each
+            row is padding: sent, but neither counted as payload nor as errors).
+        """
+        if bits.dim() != 2 or bits.shape[1] < 1:
+            raise ValueError(f"bits: expected shape [batch, num_bits>0], got {tuple(bits.shape)}")
+        dev = self.transceiver.grid.device
+        bits = bits.to(device=dev, dtype=torch.float32)
+        batch, length = bits.shape
+        plan = self.plan(length)
+        lay = plan.layout
+        per_slot_bits = self.transceiver.grid.data_symbols_per_slot * self.bits_per_symbol
+
+        blocks = torch.nn.functional.pad(bits, (0, lay.filler_bits)).reshape(batch, lay.num_blocks, lay.block_payload_bits)
+        if lay.coded:
+            encoder, decoder = self._code(lay.k, lay.n)
+            codewords = encoder(self._crc_encoder(blocks))
+        else:
+            codewords = blocks
+        tx = torch.nn.functional.pad(codewords.reshape(batch, -1), (0, plan.num_slots * per_slot_bits - lay.coded_bits))
+        scrambler = self._scrambler(plan.num_slots)
+        tx = scrambler(tx.reshape(batch, plan.num_slots, per_slot_bits)).reshape(batch, -1)
+        symbols = self._mapper(tx)
+
+        x_hat, no_eff = self.transceiver(symbols, no)
+        llr = self._demapper(x_hat, no_eff)
+        llr = scrambler(llr.reshape(batch, plan.num_slots, per_slot_bits), binary=False).reshape(batch, -1)
+        llr = llr[:, : lay.coded_bits].reshape(batch, lay.num_blocks, lay.n)
+
+        if lay.coded:
+            decoded = decoder(llr)
+            payload_hat, crc_ok = self._crc_decoder(decoded)
+            crc_ok = crc_ok.squeeze(-1)
+        else:
+            payload_hat = (llr > 0).to(torch.float32)  # Sionna LLRs are logits log p(1)/p(0)
+            crc_ok = torch.ones(batch, lay.num_blocks, dtype=torch.bool, device=dev)
+        bits_hat = payload_hat.reshape(batch, -1)[:, :length]
+        return self._count(bits, bits_hat, lengths, lay, crc_ok)
+
+    # -- helpers ----------------------------------------------------------------------
+    def _count(self, bits, bits_hat, lengths, lay: CodeBlockLayout, crc_ok) -> DigitalLinkResult:
+        batch, length = bits.shape
+        dev = bits.device
+        if lengths is None:
+            lengths = torch.full((batch,), length, dtype=torch.int64, device=dev)
+        else:
+            lengths = torch.as_tensor(lengths, dtype=torch.int64, device=dev).clamp(0, length)
+        pos = torch.arange(length, device=dev)
+        valid = pos[None, :] < lengths[:, None]
+        errors = (bits != bits_hat) & valid
+        filled = torch.nn.functional.pad(errors, (0, lay.filler_bits)).reshape(batch, lay.num_blocks, -1)
+        block_errors = filled.any(dim=-1).sum(dim=-1)
+        num_blocks = torch.div(lengths + lay.block_payload_bits - 1, lay.block_payload_bits, rounding_mode="floor")
+        uses = torch.tensor([self.plan(int(n)).channel_uses if n > 0 else 0 for n in lengths.tolist()],
+                            dtype=torch.int64, device=dev)
+        return DigitalLinkResult(
+            bits=bits_hat,
+            bit_errors=errors.sum(dim=-1),
+            num_bits=lengths,
+            block_errors=block_errors,
+            num_blocks=num_blocks,
+            crc_ok=crc_ok,
+            channel_uses=uses,
+        )
+
+    def _code(self, k: int, n: int):
+        key = (k, n)
+        if key not in self._codes:
+            dev = self.transceiver.grid.device
+            encoder = LDPC5GEncoder(k, n, num_bits_per_symbol=self.bits_per_symbol, device=dev)
+            if self.decoder == "fast":
+                from .fast_ldpc import FastLDPC5GDecoder
+
+                fast = FastLDPC5GDecoder(encoder, num_iter=self.ldpc_iterations)
+                decoder = lambda llr: fast(llr).bits  # noqa: E731
+            else:
+                decoder = LDPC5GDecoder(encoder, num_iter=self.ldpc_iterations, hard_out=True,
+                                        return_infobits=True, device=dev)
+            self._codes[key] = (encoder, decoder)
+        return self._codes[key]
+
+    def _scrambler(self, num_slots: int) -> TB5GScrambler:
+        if num_slots not in self._scramblers:
+            rnti = [s % 65536 for s in range(num_slots)]
+            self._scramblers[num_slots] = TB5GScrambler(
+                n_rnti=rnti, n_id=[self.n_id] * num_slots, binary=True, device=self.transceiver.grid.device
+            )
+        return self._scramblers[num_slots]
+
+
+@lru_cache(maxsize=4096)
+def _plan(payload_bits: int, code_rate: float, m: int, max_block_bits: int, symbols_per_slot: int) -> DigitalLinkPlan:
+    layout = plan_code_blocks(payload_bits, code_rate, m, max_block_bits)
+    num_symbols = -(-layout.coded_bits // m)
+    num_slots = max(1, -(-num_symbols // symbols_per_slot))
+    return DigitalLinkPlan(layout, m, num_symbols, num_slots)
