@@ -75,8 +75,9 @@ def is_link_metric(metric: str) -> bool:
 
 
 def is_accounting_metric(metric: str) -> bool:
-    """``channel_uses``, ``payload_bits[/<stream>]``, ``nonfinite_rate``, ``fallback_rate`` (and ``/<stream>`` variants)."""
-    return _base(metric) in ACCOUNTING_METRICS
+    """``channel_uses``, ``payload_bits[/<stream>]`` and every event rate (``nonfinite_rate``,
+    ``fallback_rate``, ``over_budget_rate``...: names ending in ``_rate``), with ``/<stream>`` variants."""
+    return _base(metric) in ACCOUNTING_METRICS or _base(metric).endswith("_rate")
 
 
 def is_fidelity_metric(metric: str) -> bool:

@@ -26,6 +26,13 @@ class ChannelParams(BaseModel):
     model: str
     name: str | None = Field(default=None, description="label in results; defaults to a description of the model")
 
+    def label(self) -> str:
+        """Name of the channel in results and plots: ``name``, or e.g. ``tdl-A``."""
+        return self.name or self.default_label()
+
+    def default_label(self) -> str:
+        return self.model
+
 
 class ChannelModel(torch.nn.Module):
     """Base class: produces frequency responses for a batch of slots.
@@ -44,10 +51,7 @@ class ChannelModel(torch.nn.Module):
     @property
     def label(self) -> str:
         """Name of this channel in results and plots."""
-        return self.params.name or self.default_label()
-
-    def default_label(self) -> str:
-        return self.params.model
+        return self.params.label()
 
     def frequency_response(self, num_slots: int) -> torch.Tensor:
         """Draw channel realisations.
@@ -134,6 +138,9 @@ class _TR38901Params(ChannelParams):
     carrier_frequency_hz: float = Field(default=3.5e9, gt=0, le=100e9, description="carrier frequency [Hz]")
     speed_mps: float = Field(default=0.0, ge=0, le=500, description="user speed [m/s]")
 
+    def default_label(self) -> str:
+        return f"{self.model}-{self.profile}"
+
 
 @register_channel("tdl")
 class TDLChannel(_SionnaChannel):
@@ -141,9 +148,6 @@ class TDLChannel(_SionnaChannel):
 
     class Params(_TR38901Params):
         model: Literal["tdl"] = "tdl"
-
-    def default_label(self) -> str:
-        return f"tdl-{self.params.profile}"
 
     def _sionna_model(self):
         p = self.params
@@ -167,9 +171,6 @@ class CDLChannel(_SionnaChannel):
 
     class Params(_TR38901Params):
         model: Literal["cdl"] = "cdl"
-
-    def default_label(self) -> str:
-        return f"cdl-{self.params.profile}"
 
     def _sionna_model(self):
         p = self.params

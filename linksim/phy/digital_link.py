@@ -108,7 +108,7 @@ class DigitalLink(torch.nn.Module):
     # -- planning ---------------------------------------------------------------------
     def plan(self, payload_bits: int) -> DigitalLinkPlan:
         """Resources for one sample of ``payload_bits`` bits (no simulation)."""
-        return _plan(int(payload_bits), self.code_rate, self.bits_per_symbol, self.max_block_bits,
+        return plan_digital_payload(int(payload_bits), self.code_rate, self.bits_per_symbol, self.max_block_bits,
                      self.transceiver.grid.data_symbols_per_slot)
 
     # -- simulation -------------------------------------------------------------------
@@ -207,7 +207,9 @@ class DigitalLink(torch.nn.Module):
 
 
 @lru_cache(maxsize=4096)
-def _plan(payload_bits: int, code_rate: float, m: int, max_block_bits: int, symbols_per_slot: int) -> DigitalLinkPlan:
+def plan_digital_payload(payload_bits: int, code_rate: float, m: int, max_block_bits: int, symbols_per_slot: int) -> DigitalLinkPlan:
+    """Resources for one sample of ``payload_bits`` at ``code_rate`` with ``m`` bits per symbol
+    on a grid of ``symbols_per_slot`` data REs per slot (no link needed: pure arithmetic)."""
     layout = plan_code_blocks(payload_bits, code_rate, m, max_block_bits)
     num_symbols = -(-layout.coded_bits // m)
     num_slots = max(1, -(-num_symbols // symbols_per_slot))

@@ -1,0 +1,239 @@
+"""``linksim run | validate | list | plot``: a thin shell over :func:`main`.
+
+Exit codes: 0 success, 2 invalid scenario (one line per problem, naming the field),
+1 any other failure, 130 interrupted (finished points are kept; rerun to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import traceback
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+EXIT_OK, EXIT_FAILURE, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="linksim", description="Link-level simulation of semantic codecs over a Sionna PHY.")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks on failure")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run a scenario file")
+    r.add_argument("scenario", type=Path)
+    r.add_argument("--out", type=Path, default=None, help="output folder (default: results/<name>/)")
+    r.add_argument("--force", action="store_true", help="recompute points already in results.h5")
+    r.add_argument("--device", default=None, help="override the scenario's device (auto | cpu | cuda[:N])")
+    r.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    v = sub.add_parser("validate", help="check a scenario and print payload bits / resource elements per codec")
+    v.add_argument("scenario", type=Path)
+    sub.add_parser("list", help="list codecs, channel models, metrics and data sources")
+    pl = sub.add_parser("plot", help="redraw the figures of a finished run from its results.csv")
+    pl.add_argument("run_dir", type=Path)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code instead of exiting (testable)."""
+    args = _parser().parse_args(argv)
+    out, err = Console(), Console(stderr=True, soft_wrap=True)  # one problem, one line
+    if not out.is_terminal:  # logs and pipes: wide enough for the results table
+        out = Console(width=150)
+    from linksim.data import DataError
+    from linksim.runner import RunError
+    from linksim.scenario import ScenarioError
+
+    try:
+        if args.command == "run":
+            return _run(args, out)
+        if args.command == "validate":
+            return _validate(args, out)
+        if args.command == "list":
+            return _list(out)
+        if args.command == "plot":
+            return _plot(args, out)
+    except ScenarioError as e:
+        for line in e.problems:
+            err.print(line, markup=False, highlight=False)
+        return EXIT_INVALID
+    except DataError as e:
+        err.print(str(e), markup=False, highlight=False)
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        err.print("interrupted: finished points are saved in results.h5; run again to resume", markup=False)
+        return EXIT_INTERRUPTED
+    except RunError as e:
+        err.print(f"error: {e}", markup=False, highlight=False)
+        return EXIT_FAILURE
+    except Exception as e:  # noqa: BLE001 - the CLI turns any failure into one line + exit 1
+        if args.debug:
+            traceback.print_exc()
+        err.print(f"error: {type(e).__name__}: {e} (run with --debug for the traceback)", markup=False, highlight=False)
+        return EXIT_FAILURE
+    return EXIT_FAILURE
+
+
+def entry_point() -> None:
+    sys.exit(main())
+
+
+# -- commands -----------------------------------------------------------------------------
+
+
+def _load(path: Path, device: str | None = None):
+    from linksim.scenario import load_scenario
+
+    sc = load_scenario(path)
+    if device is not None:
+        from linksim.scenario import ScenarioError, validate_scenario
+
+        raw = sc.model_dump(mode="json")
+        raw["device"] = device
+        raw["data"]["source"] = sc.data.source
+        try:
+            sc = validate_scenario(raw, base_dir=path.parent)
+        except ScenarioError as e:
+            raise ScenarioError([f"--device: {p.split(': ', 1)[-1]}" for p in e.problems]) from None
+    return sc
+
+
+class _RichProgress:
+    """Adapter between the runner's progress calls and a rich progress bar."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._p = progress
+        self._task = None
+
+    def start(self, total: int, resumed: int = 0) -> None:
+        label = f"simulating ({resumed} points resumed)" if resumed else "simulating"
+        self._task = self._p.add_task(label, total=total)
+
+    def point(self, key) -> None:
+        self._p.update(self._task, description=f"{key.codec} | {key.channel} | {key.snr_db:g} dB")
+
+    def advance(self) -> None:
+        self._p.advance(self._task)
+
+
+def _run(args, out: Console) -> int:
+    from linksim.runner import run_scenario
+
+    sc = _load(args.scenario, args.device)
+    out_dir = args.out or Path("results") / sc.name
+    if args.quiet:
+        summary = run_scenario(sc, out_dir, force=args.force)
+    else:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      TimeRemainingColumn(), console=out, transient=False) as progress:
+            summary = run_scenario(sc, out_dir, force=args.force, progress=_RichProgress(progress))
+        _summary_table(sc, summary, out)
+    out.print(f"{summary.points_run} points simulated, {summary.points_resumed} resumed, "
+              f"{summary.elapsed_s:.1f} s; results in {summary.out_dir}/", highlight=False)
+    return EXIT_OK
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float) and math.isinf(v):
+        return "inf"
+    if v != 0 and (abs(v) < 1e-2 or abs(v) >= 1e5):
+        return f"{v:.2e}"
+    return f"{v:.4g}"
+
+
+def _summary_table(sc, summary, out: Console) -> None:
+    from linksim.runner import result_rows
+
+    rows = result_rows(sc, summary.results)
+    metrics = [m for m in ("ber", "bler") if m in sc.metrics] + [m for m in sc.metrics if m not in ("ber", "bler")]
+    metrics = metrics[:5] + ["channel_uses"]
+    headers = {"channel_uses": "REs/sample"}
+    table = Table(title=f"{sc.name}: results", show_lines=False)
+    for col in ["codec", "channel", "SNR [dB]"] + [headers.get(m, m) for m in metrics]:
+        table.add_column(col, justify="right" if col not in ("codec", "channel") else "left")
+    index = {(r["codec"], r["channel"], r["snr_db"], r["metric"]): r["value"] for r in rows}
+    for r in summary.results:
+        k = r.key
+        table.add_row(k.codec, k.channel, f"{k.snr_db:g}",
+                      *[_fmt(index.get((k.codec, k.channel, k.snr_db, m))) for m in metrics])
+    out.print(table)
+
+
+def _validate(args, out: Console) -> int:
+    import torch
+
+    from linksim.runner import Simulation
+
+    sc = _load(args.scenario)
+    sim = Simulation.build(sc, device=torch.device("cpu"))
+    table = Table(title=f"{sc.name}: per sample, before any simulation")
+    for col in ("codec", "stream", "path", "transport", "payload bits", "resource elements"):
+        table.add_column(col, justify="right" if col in ("payload bits", "resource elements") else "left")
+    batch = sim.dataset.images[: sc.data.batch_size]
+    budget = sc.budget.channel_uses
+    over = []
+    for name, codec in sim.codecs.items():
+        fixed = codec.payload_bits()
+        measured = None
+        if fixed is None:  # data-dependent payload (e.g. JPEG): encode one batch, no channel
+            measured = codec.encode(batch)
+        total_uses = 0.0
+        for stream, t in codec.transports.items():
+            if t.path == "analog":
+                n_values = measured[stream].values[0].numel() if measured else math.prod(sim.dataset.images.shape[1:])
+                bits, uses = "-", math.ceil(n_values / 2)
+                desc = "analog"
+            else:
+                if measured is not None:
+                    lengths = measured[stream].lengths
+                    nb = float(lengths.float().mean()) if lengths is not None else measured[stream].bits.shape[1]
+                else:
+                    nb = fixed[stream]
+                uses = codec.context.channel_uses(stream, int(round(nb)))
+                bits = f"{nb:.0f}" + (" (mean)" if measured is not None else "")
+                desc = f"{t.modulation}, rate {t.code_rate:g}" + (f", {t.dtype}" if t.dtype else "")
+            total_uses += uses
+            table.add_row(name, stream, t.path, desc, bits, f"{uses:.0f}")
+        if budget is not None and total_uses > budget:
+            over.append(f"{name} needs {total_uses:.0f} resource elements per sample, over budget.channel_uses = {budget}")
+    out.print(table)
+    points = len(sim.points())
+    out.print(f"{len(sim.codecs)} codecs x {len(sim.channels)} channels x {len(sc.snr_points())} SNR points = "
+              f"{points} points, {len(sim.dataset)} samples each", highlight=False)
+    for line in over:
+        out.print(f"warning: {line}", highlight=False)
+    out.print("scenario is valid", highlight=False)
+    return EXIT_OK
+
+
+def _list(out: Console) -> int:
+    from linksim.codecs import CODECS
+    from linksim.data import known_sources
+    from linksim.metrics.fidelity import known_fidelity_metrics
+    from linksim.phy.channels import CHANNELS
+    from linksim.scenario import LINK_METRICS
+
+    out.print("codecs:      " + ", ".join(sorted(CODECS)), highlight=False)
+    out.print("channels:    " + ", ".join(sorted(CHANNELS)), highlight=False)
+    out.print("metrics:     " + ", ".join(list(LINK_METRICS) + known_fidelity_metrics()), highlight=False)
+    out.print("data:        " + ", ".join(known_sources()), highlight=False)
+    return EXIT_OK
+
+
+def _plot(args, out: Console) -> int:
+    from linksim.plots import plot_results
+    from linksim.results import read_csv
+    from linksim.runner import RunError
+
+    csv_path = args.run_dir / "results.csv"
+    if not csv_path.exists():
+        raise RunError(f"{csv_path} does not exist: is {args.run_dir} the folder of a finished run?")
+    paths = plot_results(read_csv(csv_path), args.run_dir / "plots")
+    for p in paths:
+        out.print(str(p), highlight=False)
+    return EXIT_OK

@@ -1,0 +1,201 @@
+"""The one face every codec shows: streams in, streams out.
+
+A codec turns a batch of samples into a :class:`Message` of named streams. Each
+stream travels either digitally (a :class:`DigitalPayload` of bits) or analog (an
+:class:`AnalogPayload` of real values), as its :class:`Transport` says; the runner
+carries every stream over the PHY and hands the codec what arrived
+(:class:`ReceivedStreams`), and the codec returns a :class:`Reconstruction`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, ClassVar, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from linksim.phy.code_blocks import DEFAULT_MAX_BLOCK_BITS, check_code_rate
+from linksim.phy.modulation import MODULATIONS
+from linksim.phy.payload import is_valid_dtype
+
+Path_ = Literal["digital", "analog"]
+Nonfinite = Literal["zero", "clamp", "keep"]
+
+
+class StreamOverride(BaseModel):
+    """A scenario's ``codecs[i].streams.<name>`` section: every field optional."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    path: Path_ | None = None
+    modulation: Literal["bpsk", "qpsk", "qam16", "qam64", "qam256"] | None = None
+    code_rate: float | None = Field(default=None, description="LDPC rate; 1.0 = uncoded")
+    ldpc_iterations: int | None = Field(default=None, ge=1, le=200)
+    dtype: str | None = Field(default=None, description="float16 | float32 | float64 | uint<N>")
+    nonfinite: Nonfinite | None = None
+
+    @field_validator("code_rate")
+    @classmethod
+    def _rate(cls, v: float | None) -> float | None:
+        if v is not None:
+            check_code_rate(v)
+        return v
+
+    @field_validator("dtype")
+    @classmethod
+    def _dtype(cls, v: str | None) -> str | None:
+        if v is not None and not is_valid_dtype(v):
+            raise ValueError(f"unknown dtype '{v}' (float16 | float32 | float64 | uint1..uint32)")
+        return v
+
+
+@dataclass(frozen=True)
+class Transport:
+    """How one stream crosses the PHY (a stream's defaults with the scenario's overrides)."""
+
+    path: Path_ = "digital"
+    modulation: str = "qam16"
+    code_rate: float = 0.5
+    ldpc_iterations: int = 20
+    dtype: str | None = None
+    nonfinite: Nonfinite = "keep"
+
+    def __post_init__(self) -> None:
+        if self.modulation not in MODULATIONS:
+            raise ValueError(f"modulation: unknown '{self.modulation}'")
+        check_code_rate(self.code_rate)
+
+    def override(self, o: StreamOverride | None) -> "Transport":
+        """These defaults with every field the scenario set replaced."""
+        if o is None:
+            return self
+        fields = {k: v for k, v in o.model_dump().items() if v is not None}
+        return Transport(**{**self.__dict__, **fields})
+
+    def link_key(self) -> tuple:
+        """What determines the PHY link this stream needs (streams that agree share one)."""
+        if self.path == "analog":
+            return ("analog",)
+        return ("digital", self.modulation, self.code_rate, self.ldpc_iterations)
+
+
+@dataclass
+class DigitalPayload:
+    """A digital stream: ``bits`` ``[B, L]`` float32 0/1, optional ``lengths`` ``[B]`` valid bits."""
+
+    bits: torch.Tensor
+    lengths: torch.Tensor | None = None
+
+
+@dataclass
+class AnalogPayload:
+    """An analog stream: ``values`` ``[B, *shape]`` real, sent two values per complex symbol."""
+
+    values: torch.Tensor
+
+
+Payload = DigitalPayload | AnalogPayload
+Message = dict[str, Payload]
+#: what arrived: bits ``[B, L]`` for digital streams, a real tensor for analog ones
+ReceivedStreams = dict[str, torch.Tensor]
+
+
+@dataclass
+class Reconstruction:
+    """What the codec made of what arrived.
+
+    :ivar x_hat: ``[B, C, H, W]`` reconstruction (same layout as the input batch).
+    :ivar rates: counted events per sample as ``name -> (events [B], trials [B])``, e.g.
+        ``nonfinite_rate``: non-finite floats among the floats received, or
+        ``fallback_rate``: samples whose payload could not be decoded (trials 1).
+    :ivar metrics: extra per-sample metrics ``name -> [B]`` a codec computes itself.
+    """
+
+    x_hat: torch.Tensor
+    rates: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
+    metrics: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class CodecParams(BaseModel):
+    """Base of every codec's ``params`` model: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class CodecContext:
+    """What a codec may know about the run, beyond its own params.
+
+    :ivar device: torch device of the run.
+    :ivar sample_shape: ``(C, H, W)`` of one input sample.
+    :ivar channel_uses: ``f(stream, payload_bits) -> data resource elements`` for a
+        digital stream under its transport (lets a codec fit a bandwidth budget).
+    :ivar budget_channel_uses: the scenario's ``budget.channel_uses`` per sample, if any.
+    :ivar seed: the scenario seed, for codecs that draw at construction.
+    """
+
+    device: torch.device
+    sample_shape: tuple[int, ...]
+    channel_uses: Callable[[str, int], int] = lambda stream, bits: 0
+    budget_channel_uses: int | None = None
+    seed: int = 0
+    max_block_bits: int = DEFAULT_MAX_BLOCK_BITS
+
+
+class Codec(torch.nn.Module):
+    """Base class of all codecs.
+
+    A subclass declares ``Params`` (its ``params`` section) and ``default_streams``
+    (stream name -> default :class:`Transport`), and implements :meth:`encode` and
+    :meth:`decode`. ``analog_streams`` names the streams that may take the analog path,
+    ``dtype_streams`` those whose values may be sent as another ``dtype``.
+    """
+
+    Params: ClassVar[type[CodecParams]] = CodecParams
+    default_streams: ClassVar[dict[str, Transport]] = {}
+    analog_streams: ClassVar[frozenset[str]] = frozenset()
+    dtype_streams: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, params: CodecParams, transports: dict[str, Transport], context: CodecContext) -> None:
+        super().__init__()
+        self.params = params
+        self.transports = transports
+        self.context = context
+
+    @classmethod
+    def resolve_transports(cls, overrides: dict[str, StreamOverride]) -> dict[str, Transport]:
+        """The codec's streams with the scenario's overrides applied.
+
+        :raises ValueError: for a stream the codec does not have, or the analog path on
+            a stream that cannot take it.
+        """
+        unknown = set(overrides) - set(cls.default_streams)
+        if unknown:
+            raise ValueError(
+                f"unknown stream(s) {sorted(unknown)} (this codec has: {', '.join(cls.default_streams)})"
+            )
+        out = {}
+        for name, default in cls.default_streams.items():
+            t = default.override(overrides.get(name))
+            if t.path == "analog" and name not in cls.analog_streams:
+                raise ValueError(f"stream '{name}' cannot take the analog path")
+            if t.dtype is not None and name not in cls.dtype_streams:
+                raise ValueError(f"stream '{name}' has no numeric payload: 'dtype' does not apply to it")
+            out[name] = t
+        return out
+
+    def payload_bits(self) -> dict[str, int] | None:
+        """Bits per sample of each digital stream when they do not depend on the data, else None."""
+        return None
+
+    def encode(self, x: torch.Tensor) -> Message:
+        """Turn ``x`` ``[B, C, H, W]`` (values in [0, 1]) into streams."""
+        raise NotImplementedError
+
+    def decode(self, received: ReceivedStreams, sent: Message) -> Reconstruction:
+        """Rebuild the batch from what arrived.
+
+        ``sent`` is the transmitted message; a codec may read from it only what a real
+        receiver knows through reliable signalling (shapes, payload lengths).
+        """
+        raise NotImplementedError

@@ -1,0 +1,78 @@
+"""``raw``: the sample tensor itself, as IEEE floats, quantised values, or analog symbols."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from pydantic import Field, model_validator
+
+from linksim.phy.payload import FloatPayload, payload_for_dtype
+
+from .base import AnalogPayload, Codec, CodecContext, CodecParams, DigitalPayload, Message, ReceivedStreams, Reconstruction, Transport
+from .registry import register_codec
+
+
+class RawParams(CodecParams):
+    value_range: tuple[float, float] = Field(
+        default=(0.0, 1.0),
+        description="range of the values: fixes the quantiser's range, the clamp policy's range, "
+        "and the analog path's offset (the midpoint is subtracted so no power is spent on DC)",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> "RawParams":
+        lo, hi = self.value_range
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            raise ValueError(f"value_range: must be finite with low < high, got {self.value_range}")
+        return self
+
+
+@register_codec("raw")
+class RawCodec(Codec):
+    """Sends the input tensor as it is: one stream ``data``.
+
+    Digital: each value as an IEEE-754 float of the stream's ``dtype`` (default float32)
+    or as an n-bit uniform quantisation (``uint<N>``) over ``value_range``; a float
+    payload's non-finite values are handled by the stream's ``nonfinite`` policy and
+    counted as ``nonfinite_rate``. Analog: values minus the range midpoint, two per
+    complex symbol.
+    """
+
+    Params = RawParams
+    default_streams = {"data": Transport(path="digital", dtype="float32")}
+    analog_streams = frozenset({"data"})
+    dtype_streams = frozenset({"data"})
+
+    def __init__(self, params: RawParams, transports: dict[str, Transport], context: CodecContext) -> None:
+        super().__init__(params, transports, context)
+        t = transports["data"]
+        self._serializer = None
+        if t.path == "digital":
+            self._serializer = payload_for_dtype(t.dtype or "float32", t.nonfinite, params.value_range)
+
+    def payload_bits(self) -> dict[str, int] | None:
+        if self._serializer is None:
+            return {}
+        return {"data": self._serializer.num_bits(self.context.sample_shape)}
+
+    def encode(self, x: torch.Tensor) -> Message:
+        """``x`` ``[B, C, H, W]`` -> ``{"data": bits [B, C*H*W*width]}`` or analog values."""
+        if self._serializer is None:
+            mid = 0.5 * (self.params.value_range[0] + self.params.value_range[1])
+            return {"data": AnalogPayload(x - mid)}
+        return {"data": DigitalPayload(self._serializer.to_bits(x))}
+
+    def decode(self, received: ReceivedStreams, sent: Message) -> Reconstruction:
+        shape = tuple(self.context.sample_shape)
+        r = received["data"]
+        if self._serializer is None:
+            mid = 0.5 * (self.params.value_range[0] + self.params.value_range[1])
+            return Reconstruction(x_hat=r + mid)
+        decoded = self._serializer.from_bits(r, shape)
+        rates = {}
+        if isinstance(self._serializer, FloatPayload):
+            # a fixed-range quantiser always decodes to finite values: no rate to report
+            total = torch.full_like(decoded.nonfinite, math.prod(shape))
+            rates["nonfinite_rate"] = (decoded.nonfinite, total)
+        return Reconstruction(x_hat=decoded.values.to(torch.float32), rates=rates)

@@ -1,0 +1,264 @@
+"""Results: per-point records, results.h5 (resume), results.csv (tidy rows).
+
+``results.h5`` holds one group per finished sweep point under ``/points`` (written
+the moment the point finishes, so an interrupted run resumes where it stopped), the
+resolved scenario and the versions of linksim, torch and sionna. ``results.csv`` is
+derived from it: one row per (codec, channel, snr_db, metric) with the columns
+``codec,channel,snr_db,metric,value,ci_low,ci_high,n``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from linksim.metrics.intervals import clopper_pearson, t_interval
+
+CSV_COLUMNS = ["codec", "channel", "snr_db", "metric", "value", "ci_low", "ci_high", "n"]
+
+
+@dataclass(frozen=True)
+class PointKey:
+    """One sweep point."""
+
+    codec: str
+    channel: str
+    snr_db: float
+
+    def group_name(self) -> str:
+        """Stable HDF5 group name (labels may hold characters HDF5 paths cannot)."""
+        digest = hashlib.sha1(f"{self.codec}\x00{self.channel}\x00{self.snr_db!r}".encode()).hexdigest()
+        return f"p_{digest[:20]}"
+
+
+@dataclass
+class LinkCounts:
+    """Error counts of one digital stream over a point."""
+
+    bits: int = 0
+    bit_errors: int = 0
+    blocks: int = 0
+    block_errors: int = 0
+
+
+@dataclass
+class PointResult:
+    """Everything measured at one point.
+
+    :ivar per_sample: metric -> ``[N]`` float64 per-sample values (fidelity metrics,
+        ``channel_uses``, ``payload_bits``, ``payload_bits/<stream>``, ``symbol_mse/<stream>``).
+    :ivar links: digital stream -> its :class:`LinkCounts`.
+    :ivar rates: name -> (events, trials), e.g. ``nonfinite_rate``, ``fallback_rate``.
+    :ivar samples: ``[k, C, H, W]`` float32 reconstructions of the first samples (for grids).
+    :ivar fingerprint: digest of the scenario parts that determine this point's numbers.
+    """
+
+    key: PointKey
+    seed: int
+    fingerprint: str
+    per_sample: dict[str, np.ndarray] = field(default_factory=dict)
+    links: dict[str, LinkCounts] = field(default_factory=dict)
+    rates: dict[str, tuple[int, int]] = field(default_factory=dict)
+    samples: np.ndarray | None = None
+    num_samples: int = 0
+
+    def rows(self, metrics: list[str]) -> list[dict]:
+        """Tidy result rows of this point (see the module docstring).
+
+        :param metrics: the scenario's ``metrics``: link metrics (ber, bler) and fidelity
+            metrics to report. Accounting rows (channel_uses, payload_bits, rates) are
+            always reported.
+        """
+        k = self.key
+        out: list[dict] = []
+
+        def add(metric, value, lo=None, hi=None, n=None):
+            out.append({"codec": k.codec, "channel": k.channel, "snr_db": k.snr_db, "metric": metric,
+                        "value": value, "ci_low": lo, "ci_high": hi, "n": n})
+
+        def binomial(metric, errors, trials):
+            if trials > 0:
+                lo, hi = clopper_pearson(errors, trials)
+                add(metric, errors / trials, lo, hi, trials)
+
+        if self.links:
+            total = LinkCounts()
+            for s in self.links.values():
+                total.bits += s.bits
+                total.bit_errors += s.bit_errors
+                total.blocks += s.blocks
+                total.block_errors += s.block_errors
+            if "ber" in metrics:
+                binomial("ber", total.bit_errors, total.bits)
+            if "bler" in metrics:
+                binomial("bler", total.block_errors, total.blocks)
+            for name, s in self.links.items():
+                if "ber" in metrics:
+                    binomial(f"ber/{name}", s.bit_errors, s.bits)
+                if "bler" in metrics:
+                    binomial(f"bler/{name}", s.block_errors, s.blocks)
+        for name, (events, trials) in self.rates.items():
+            binomial(name, int(events), int(trials))
+        for name, values in self.per_sample.items():
+            if name in ("channel_uses", "payload_bits") or name.startswith("payload_bits/"):
+                add(name, float(np.mean(values)), None, None, len(values))
+            elif name == "psnr" and name in metrics:
+                add(name, *_psnr_of_mean_mse(values), len(values))
+            elif name.startswith("symbol_mse/") or name in metrics:
+                mean, lo, hi = _mean_interval(values)
+                add(name, mean, lo, hi, len(values))
+        return out
+
+
+def _psnr_of_mean_mse(psnr_db: np.ndarray) -> tuple[float, float | None, float | None]:
+    """PSNR of the point: ``10 log10(1 / mean MSE)`` (data range 1), CI mapped from the MSE t-interval.
+
+    Averaging per-sample PSNR would make a point infinite as soon as one sample is
+    reconstructed perfectly; the PSNR of the mean MSE stays finite unless all are.
+    """
+    mse = np.power(10.0, -np.asarray(psnr_db, dtype=np.float64) / 10.0)  # +inf dB -> 0
+    mean, lo, hi = t_interval(mse)
+
+    def db(m: float) -> float:
+        return math.inf if m <= 0 else -10.0 * math.log10(m)
+
+    if math.isnan(lo):
+        return db(mean), None, None
+    return db(mean), db(hi), (db(lo) if lo > 0 else None)
+
+
+def _mean_interval(values: np.ndarray) -> tuple[float, float | None, float | None]:
+    """Mean with a t-interval; +inf values (a perfect PSNR) make the mean +inf, CI empty."""
+    values = np.asarray(values, dtype=np.float64)
+    if np.isposinf(values).any() and not np.isneginf(values).any():
+        return math.inf, None, None
+    mean, lo, hi = t_interval(values)
+    return mean, (None if math.isnan(lo) else lo), (None if math.isnan(hi) else hi)
+
+
+class ResultStore:
+    """``results.h5``: one group per finished point, written as soon as it finishes.
+
+    Opened and closed around every write, so that a crash leaves at most the point in
+    flight missing.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def initialise(self, scenario_yaml: str, versions: dict[str, str]) -> None:
+        """Create the file if needed and record the resolved scenario and versions."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with h5py.File(self.path, "a") as f:
+            f.attrs["scenario"] = scenario_yaml
+            for k, v in versions.items():
+                f.attrs[f"version_{k}"] = str(v)
+            f.require_group("points")
+
+    def finished(self) -> dict[PointKey, str]:
+        """Finished points -> the fingerprint they were computed with."""
+        if not self.path.exists():
+            return {}
+        out = {}
+        with h5py.File(self.path, "r") as f:
+            for g in f.get("points", {}).values():
+                key = PointKey(str(g.attrs["codec"]), str(g.attrs["channel"]), float(g.attrs["snr_db"]))
+                out[key] = str(g.attrs["fingerprint"])
+        return out
+
+    def write(self, r: PointResult) -> None:
+        """Write (or replace) one point."""
+        with h5py.File(self.path, "a") as f:
+            points = f.require_group("points")
+            name = r.key.group_name()
+            if name in points:
+                del points[name]
+            g = points.create_group(name)
+            g.attrs.update({"codec": r.key.codec, "channel": r.key.channel, "snr_db": r.key.snr_db,
+                            "seed": str(r.seed), "fingerprint": r.fingerprint, "num_samples": r.num_samples})
+            g.attrs["links"] = json.dumps({k: v.__dict__ for k, v in r.links.items()})
+            g.attrs["rates"] = json.dumps({k: [int(a), int(b)] for k, (a, b) in r.rates.items()})
+            ps = g.create_group("per_sample")
+            for metric, values in r.per_sample.items():
+                ps.create_dataset(metric.replace("/", "|"), data=np.asarray(values, dtype=np.float64))
+            if r.samples is not None:
+                g.create_dataset("samples", data=r.samples.astype(np.float32), compression="gzip")
+            f.flush()
+
+    def read_all(self) -> list[PointResult]:
+        """Every finished point, in file order."""
+        if not self.path.exists():
+            return []
+        out = []
+        with h5py.File(self.path, "r") as f:
+            for g in f.get("points", {}).values():
+                key = PointKey(str(g.attrs["codec"]), str(g.attrs["channel"]), float(g.attrs["snr_db"]))
+                r = PointResult(key=key, seed=int(g.attrs["seed"]), fingerprint=str(g.attrs["fingerprint"]),
+                                num_samples=int(g.attrs["num_samples"]))
+                r.links = {k: LinkCounts(**v) for k, v in json.loads(g.attrs["links"]).items()}
+                r.rates = {k: (a, b) for k, (a, b) in json.loads(g.attrs["rates"]).items()}
+                r.per_sample = {name.replace("|", "/"): ds[()] for name, ds in g["per_sample"].items()}
+                r.samples = g["samples"][()] if "samples" in g else None
+                out.append(r)
+        return out
+
+    def remove_except(self, keep: set[PointKey]) -> None:
+        """Drop points that are no longer part of the scenario."""
+        if not self.path.exists():
+            return
+        names = {k.group_name() for k in keep}
+        with h5py.File(self.path, "a") as f:
+            points = f.require_group("points")
+            for name in list(points):
+                if name not in names:
+                    del points[name]
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        if math.isnan(v):
+            return ""
+        return repr(v) if math.isfinite(v) else ("inf" if v > 0 else "-inf")
+    return str(v)
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    """Write rows to ``path`` atomically (temporary file, fsync, rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".results-", suffix=".csv")
+    try:
+        with os.fdopen(fd, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(CSV_COLUMNS)
+            for r in rows:
+                w.writerow([_fmt(r.get(c)) for c in CSV_COLUMNS])
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_csv(path: Path) -> list[dict]:
+    """Read results.csv back into rows (numbers as floats, empty cells as None)."""
+    rows = []
+    with open(path, newline="") as fh:
+        for r in csv.DictReader(fh):
+            row: dict = {"codec": r["codec"], "channel": r["channel"], "metric": r["metric"]}
+            for c in ("snr_db", "value", "ci_low", "ci_high", "n"):
+                row[c] = float(r[c]) if r[c] != "" else None
+            rows.append(row)
+    return rows

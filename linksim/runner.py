@@ -1,0 +1,275 @@
+"""The sweep: encode -> carry each stream over the PHY -> decode -> metrics, point by point."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import sionna.phy
+import torch
+
+import linksim
+from linksim.codecs import AnalogPayload, Codec, CodecContext, DigitalPayload, Transport, codec_class
+from linksim.data import ImageDataset, load_dataset
+from linksim.metrics.fidelity import fidelity_metric
+from linksim.phy.analog_link import AnalogLink
+from linksim.phy.channels import ChannelModel, build_channel
+from linksim.phy.digital_link import DigitalLink, plan_digital_payload
+from linksim.phy.modulation import bits_per_symbol
+from linksim.phy.ofdm import OFDMGrid
+from linksim.phy.snr import noise_variance
+from linksim.phy.transceiver import OFDMTransceiver
+from linksim.results import LinkCounts, PointKey, PointResult, ResultStore
+from linksim.scenario import LINK_METRICS, Scenario, scenario_to_yaml
+
+SAMPLES_PER_GRID = 8
+
+
+class RunError(RuntimeError):
+    """A run cannot proceed (device missing, unusable output folder...)."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is a RunError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RunError(f"device: '{name}' requested but no CUDA device is available (use device: auto or cpu)")
+    return dev
+
+
+def point_seed(scenario_seed: int, key: PointKey) -> int:
+    """Seed of one point: depends only on the scenario seed and the point itself."""
+    text = f"{scenario_seed}|{key.codec}|{key.channel}|{key.snr_db!r}"
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") % (2**63)
+
+
+def versions() -> dict[str, str]:
+    return {"linksim": linksim.__version__, "torch": torch.__version__, "sionna": sionna.__version__}
+
+
+@dataclass
+class Simulation:
+    """Everything a scenario needs, built once: data, grid, channels, codecs, links."""
+
+    scenario: Scenario
+    device: torch.device
+    dataset: ImageDataset
+    grid: OFDMGrid
+    channels: dict[str, ChannelModel]
+    codecs: dict[str, Codec]
+    _links: dict[tuple, torch.nn.Module] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, sc: Scenario, device: torch.device | None = None) -> "Simulation":
+        device = device or resolve_device(sc.device)
+        d = sc.data
+        dataset = load_dataset(d.source, d.num_samples, d.image_size, seed=sc.seed)
+        o = sc.phy.ofdm
+        grid = OFDMGrid(o.fft_size, o.num_ofdm_symbols, o.subcarrier_spacing_hz, o.cyclic_prefix_length,
+                        o.pilot_ofdm_symbol_indices, device=str(device))
+        channels = {p.label(): build_channel(p, grid) for p in sc.channel_params}
+        codecs = {}
+        for section, params, transports in zip(sc.codecs, sc.codec_params, sc.transports):
+            ctx = CodecContext(
+                device=device,
+                sample_shape=tuple(dataset.images.shape[1:]),
+                channel_uses=_channel_uses_fn(transports, grid, sc.phy.max_code_block_bits),
+                budget_channel_uses=sc.budget.channel_uses,
+                seed=sc.seed,
+                max_block_bits=sc.phy.max_code_block_bits,
+            )
+            codecs[section.name] = codec_class(section.type)(params, transports, ctx).to(device)
+        return cls(sc, device, dataset, grid, channels, codecs)
+
+    def points(self) -> list[PointKey]:
+        return [PointKey(c, ch, snr) for c in self.codecs for ch in self.channels for snr in self.scenario.snr_points()]
+
+    def fingerprint(self, key: PointKey) -> str:
+        """Digest of every scenario part that determines the numbers of ``key``."""
+        sc = self.scenario
+        i = list(self.codecs).index(key.codec)
+        j = list(self.channels).index(key.channel)
+        parts = {
+            "seed": sc.seed, "data": sc.data.model_dump(mode="json"), "phy": sc.phy.model_dump(mode="json"),
+            "channel": sc.channel_params[j].model_dump(mode="json"), "codec": sc.codecs[i].model_dump(mode="json"),
+            "snr_type": sc.sweep.snr_type, "metrics": sc.metrics, "version": linksim.__version__,
+        }
+        return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+    def link(self, channel: str, t: Transport) -> torch.nn.Module:
+        """The (cached) link a stream with transport ``t`` takes over ``channel``."""
+        key = (channel,) + t.link_key()
+        if key not in self._links:
+            transceiver = OFDMTransceiver(self.grid, self.channels[channel], self.scenario.phy.csi)
+            if t.path == "analog":
+                self._links[key] = AnalogLink(transceiver)
+            else:
+                self._links[key] = DigitalLink(transceiver, t.modulation, t.code_rate, t.ldpc_iterations,
+                                               decoder=self.scenario.phy.decoder,
+                                               max_block_bits=self.scenario.phy.max_code_block_bits)
+        return self._links[key]
+
+    def noise(self, snr_db: float, t: Transport) -> float:
+        """N0 for a stream with transport ``t`` at the scenario's ``snr_db``."""
+        sc = self.scenario.sweep
+        if sc.snr_type == "esn0" or t.path == "analog":
+            return noise_variance(snr_db)
+        return noise_variance(snr_db, "ebn0", bits_per_symbol(t.modulation), t.code_rate)
+
+    @torch.no_grad()
+    def run_point(self, key: PointKey, on_batch: Callable[[], None] = lambda: None) -> PointResult:
+        """Simulate every sample at one point (``on_batch`` is called after each batch)."""
+        seed = point_seed(self.scenario.seed, key)
+        sionna.phy.config.seed = seed  # Sionna draws noise and fading from its seeded generators
+        codec = self.codecs[key.codec]
+        result = PointResult(key=key, seed=seed, fingerprint=self.fingerprint(key))
+        per_sample: dict[str, list[np.ndarray]] = {}
+        rates: dict[str, list[int]] = {}
+        samples = []
+        fidelity = [m for m in self.scenario.metrics if m not in LINK_METRICS]
+
+        def collect(name: str, values: torch.Tensor) -> None:
+            per_sample.setdefault(name, []).append(values.detach().double().cpu().numpy())
+
+        for _, x in self.dataset.batches(self.scenario.data.batch_size):
+            x = x.to(self.device)
+            sent = codec.encode(x)
+            received = {}
+            uses = torch.zeros(x.shape[0], dtype=torch.int64)
+            payload = torch.zeros(x.shape[0], dtype=torch.int64)
+            for name, item in sent.items():
+                t = codec.transports[name]
+                link = self.link(key.channel, t)
+                no = self.noise(key.snr_db, t)
+                if isinstance(item, AnalogPayload):
+                    out = link(item.values, no)
+                    received[name] = out.values
+                    collect(f"symbol_mse/{name}", out.symbol_mse)
+                else:
+                    out = link(item.bits, no, item.lengths)
+                    received[name] = out.bits
+                    c = result.links.setdefault(name, LinkCounts())
+                    c.bits += int(out.num_bits.sum())
+                    c.bit_errors += int(out.bit_errors.sum())
+                    c.blocks += int(out.num_blocks.sum())
+                    c.block_errors += int(out.block_errors.sum())
+                    collect(f"payload_bits/{name}", out.num_bits)
+                    payload += out.num_bits.cpu()
+                uses += out.channel_uses.cpu()
+            rec = codec.decode(received, sent)
+            collect("channel_uses", uses)
+            if result.links:
+                collect("payload_bits", payload)
+            for m in fidelity:
+                collect(m, fidelity_metric(m)(x, rec.x_hat.to(x.device)))
+            for m, values in rec.metrics.items():
+                collect(m, values)
+            for m, (events, trials) in rec.rates.items():
+                acc = rates.setdefault(m, [0, 0])
+                acc[0] += int(events.sum())
+                acc[1] += int(trials.sum())
+            if sum(s.shape[0] for s in samples) < SAMPLES_PER_GRID:
+                samples.append(rec.x_hat[:SAMPLES_PER_GRID].detach().float().cpu().numpy())
+            result.num_samples += x.shape[0]
+            on_batch()
+        result.per_sample = {k: np.concatenate(v) for k, v in per_sample.items()}
+        result.rates = {k: (a, b) for k, (a, b) in rates.items()}
+        result.samples = np.concatenate(samples)[:SAMPLES_PER_GRID] if samples else None
+        return result
+
+
+def _channel_uses_fn(transports: dict[str, Transport], grid: OFDMGrid, max_block_bits: int) -> Callable[[str, int], int]:
+    def channel_uses(stream: str, payload_bits: int) -> int:
+        t = transports[stream]
+        if t.path == "analog":
+            return math.ceil(payload_bits / 2)
+        plan = plan_digital_payload(int(payload_bits), t.code_rate, bits_per_symbol(t.modulation), max_block_bits,
+                                    grid.data_symbols_per_slot)
+        return plan.channel_uses
+
+    return channel_uses
+
+
+@dataclass
+class RunSummary:
+    """What a run did."""
+
+    out_dir: Path
+    points_run: int
+    points_resumed: int
+    elapsed_s: float
+    results: list[PointResult]
+
+
+def run_scenario(sc: Scenario, out_dir: Path, force: bool = False, progress=None) -> RunSummary:
+    """Run every point of ``sc`` not already in ``out_dir/results.h5`` and write all outputs.
+
+    :param progress: optional object with ``start(total_batches)``, ``advance()``,
+        ``point(key)`` methods (the CLI passes a rich progress bar).
+    """
+    t0 = time.perf_counter()
+    out_dir = Path(out_dir)
+    _check_writable(out_dir)
+    sim = Simulation.build(sc)
+    store = ResultStore(out_dir / "results.h5")
+    store.initialise(scenario_to_yaml(sc), versions())
+    (out_dir / "scenario.yaml").write_text(scenario_to_yaml(sc))
+    finished = {} if force else store.finished()
+    todo = [k for k in sim.points() if finished.get(k) != sim.fingerprint(k)]
+    store.remove_except(set(sim.points()))
+    batches = math.ceil(len(sim.dataset) / sc.data.batch_size)
+    if progress is not None:
+        progress.start(len(todo) * batches, resumed=len(sim.points()) - len(todo))
+    for key in todo:
+        if progress is not None:
+            progress.point(key)
+        store.write(sim.run_point(key, on_batch=progress.advance if progress is not None else lambda: None))
+    results = store.read_all()
+    order = {k: i for i, k in enumerate(sim.points())}
+    results.sort(key=lambda r: order.get(r.key, len(order)))
+    write_outputs(sc, sim.dataset, results, out_dir)
+    return RunSummary(out_dir, len(todo), len(sim.points()) - len(todo), time.perf_counter() - t0, results)
+
+
+def result_rows(sc: Scenario, results: list[PointResult]) -> list[dict]:
+    """Tidy rows of every point, in sweep order."""
+    return [row for r in results for row in r.rows(sc.metrics)]
+
+
+def write_outputs(sc: Scenario, dataset: ImageDataset, results: list[PointResult], out_dir: Path) -> list[Path]:
+    """results.csv, plots/*.png and samples/*.png from the finished points."""
+    from linksim.plots import plot_results, save_sample_grid
+    from linksim.results import write_csv
+
+    rows = result_rows(sc, results)
+    write_csv(rows, out_dir / "results.csv")
+    written = [out_dir / "results.csv"]
+    written += plot_results(rows, out_dir / "plots")
+    originals = dataset.images[:SAMPLES_PER_GRID]
+    by_pair: dict[tuple[str, str], list[PointResult]] = {}
+    for r in results:
+        if r.samples is not None:
+            by_pair.setdefault((r.key.codec, r.key.channel), []).append(r)
+    for (codec, channel), points in by_pair.items():
+        recon = {f"{r.key.snr_db:g} dB": torch.from_numpy(r.samples) for r in points}
+        path = out_dir / "samples" / f"{codec}__{channel}.png"
+        written.append(save_sample_grid(originals[: len(points[0].samples)], recon, path, title=f"{codec} over {channel}"))
+    return written
+
+
+def _check_writable(out_dir: Path) -> None:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / ".write-test"
+        probe.write_bytes(b"x")
+        probe.unlink()
+    except OSError as e:
+        raise RunError(f"output folder {out_dir} is not writable: {e.strerror or e}") from None

@@ -1,0 +1,354 @@
+"""Scenario files: the YAML schema (pydantic, strict) and loading.
+
+This schema is a contract with users outside the team (see DESIGN.md): every field
+keeps its meaning; unknown keys are errors. Each problem is reported on one line that
+names the field path, e.g. ``codecs[1].streams.data.code_rate: must be in (0, 1]``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from linksim.codecs import StreamOverride, Transport, codec_class
+from linksim.codecs.base import CodecParams
+from linksim.metrics.fidelity import known_fidelity_metrics
+from linksim.phy.channels import ChannelParams, channel_class
+from linksim.phy.code_blocks import DEFAULT_MAX_BLOCK_BITS
+
+LINK_METRICS = ("ber", "bler")
+MAX_SNR_POINTS = 1000
+MAX_YAML_ALIASES = 100
+
+
+class ScenarioError(ValueError):
+    """An invalid scenario: ``problems`` holds one ``"field.path: message"`` line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSection(_Strict):
+    source: str = Field(description="digits28 | digits28:train | photos | folder:<path> | mnist:<dir>")
+    num_samples: int = Field(ge=1, le=10_000_000)
+    batch_size: int = Field(default=32, ge=1, le=65536)
+    image_size: int | None = Field(default=None, ge=4, le=8192, description="square resize [pixels]")
+
+
+class OFDMSection(_Strict):
+    fft_size: int = Field(default=72, ge=1, le=4096, description="subcarriers")
+    num_ofdm_symbols: int = Field(default=14, ge=1, le=140)
+    subcarrier_spacing_hz: float = Field(default=30e3, gt=0, le=1e7)
+    cyclic_prefix_length: int = Field(default=6, ge=0, le=4096)
+    pilot_ofdm_symbol_indices: list[int] = Field(default_factory=lambda: [2, 11], max_length=140)
+
+    @model_validator(mode="after")
+    def _pilots(self) -> "OFDMSection":
+        bad = [i for i in self.pilot_ofdm_symbol_indices if not 0 <= i < self.num_ofdm_symbols]
+        if bad:
+            raise ValueError(f"pilot_ofdm_symbol_indices: {bad} outside [0, {self.num_ofdm_symbols - 1}]")
+        if len(set(self.pilot_ofdm_symbol_indices)) >= self.num_ofdm_symbols:
+            raise ValueError("pilot_ofdm_symbol_indices: no OFDM symbol is left for data")
+        return self
+
+
+class PhySection(_Strict):
+    ofdm: OFDMSection = Field(default_factory=OFDMSection)
+    csi: Literal["perfect", "ls"] = "perfect"
+    decoder: Literal["sionna", "fast"] = Field(default="sionna", description="LDPC decoding backend")
+    max_code_block_bits: int = Field(default=DEFAULT_MAX_BLOCK_BITS, ge=37, le=8448,
+                                     description="largest LDPC information block, CRC included [bits]")
+
+    @model_validator(mode="after")
+    def _ls_needs_pilots(self) -> "PhySection":
+        if self.csi == "ls" and not self.ofdm.pilot_ofdm_symbol_indices:
+            raise ValueError("csi: 'ls' needs pilots, but ofdm.pilot_ofdm_symbol_indices is empty")
+        return self
+
+
+class SNRRange(_Strict):
+    start: float
+    stop: float
+    step: float = Field(gt=0)
+
+    def values(self) -> list[float]:
+        n = int(math.floor((self.stop - self.start) / self.step + 1e-9)) + 1
+        return [round(self.start + i * self.step, 10) for i in range(max(n, 0))]
+
+    @model_validator(mode="after")
+    def _order(self) -> "SNRRange":
+        if self.stop < self.start:
+            raise ValueError(f"stop ({self.stop}) must be >= start ({self.start})")
+        if (self.stop - self.start) / self.step + 1 > MAX_SNR_POINTS:
+            raise ValueError(f"more than {MAX_SNR_POINTS} SNR points")
+        return self
+
+
+class SweepSection(_Strict):
+    snr_db: list[float] | SNRRange = Field(description="SNR points [dB] (Es/N0 per data RE unless snr_type: ebn0)")
+    snr_type: Literal["esn0", "ebn0"] = "esn0"
+
+    @field_validator("snr_db")
+    @classmethod
+    def _points(cls, v):
+        values = v.values() if isinstance(v, SNRRange) else v
+        if not values:
+            raise ValueError("no SNR point")
+        if len(values) > MAX_SNR_POINTS:
+            raise ValueError(f"more than {MAX_SNR_POINTS} SNR points")
+        if any(not math.isfinite(x) or abs(x) > 300 for x in values):
+            raise ValueError("SNR values must be finite and within +-300 dB")
+        if len(set(values)) != len(values):
+            raise ValueError("SNR points repeat")
+        return v
+
+    def snr_points(self) -> list[float]:
+        """The SNR points [dB], in the order given."""
+        return [float(x) for x in (self.snr_db.values() if isinstance(self.snr_db, SNRRange) else self.snr_db)]
+
+
+class BudgetSection(_Strict):
+    channel_uses: int | None = Field(default=None, ge=1, description="resource elements per sample")
+
+
+class CodecSection(_Strict):
+    name: str = Field(min_length=1, max_length=64, description="label in results and plots")
+    type: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    streams: dict[str, StreamOverride] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _label(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", v):
+            raise ValueError("use letters, digits and _ . + - only")
+        return v
+
+
+class Scenario(_Strict):
+    """A whole scenario file."""
+
+    name: str = Field(min_length=1, max_length=100)
+    seed: int = Field(default=0, ge=0, le=2**63 - 1)
+    device: str = Field(default="auto", description="auto | cpu | cuda | cuda:<index>")
+    data: DataSection
+    phy: PhySection = Field(default_factory=PhySection)
+    channels: list[dict[str, Any]] = Field(min_length=1, max_length=100)
+    sweep: SweepSection
+    budget: BudgetSection = Field(default_factory=BudgetSection)
+    codecs: list[CodecSection] = Field(min_length=1, max_length=100)
+    metrics: list[str] = Field(default_factory=lambda: ["ber", "bler", "mse", "psnr", "ssim"], max_length=100)
+
+    # resolved forms, filled by load/validate (not part of the file)
+    _channels: list[ChannelParams] = []
+    _codec_params: list[CodecParams] = []
+    _transports: list[dict[str, Transport]] = []
+
+    @field_validator("name")
+    @classmethod
+    def _fs_name(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", v):
+            raise ValueError("must be usable as a folder name: letters, digits and _ . - only")
+        return v
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", v):
+            raise ValueError(f"must be auto, cpu, cuda or cuda:<index>, got '{v}'")
+        return v
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics(cls, v: list[str]) -> list[str]:
+        known = list(LINK_METRICS) + known_fidelity_metrics()
+        bad = [m for m in v if m not in known]
+        if bad:
+            raise ValueError(f"unknown metric(s) {bad} (known: {', '.join(known)})")
+        return list(dict.fromkeys(v))
+
+    # -- resolved views ----------------------------------------------------------------
+    @property
+    def channel_params(self) -> list[ChannelParams]:
+        return self._channels
+
+    @property
+    def codec_params(self) -> list[CodecParams]:
+        return self._codec_params
+
+    @property
+    def transports(self) -> list[dict[str, Transport]]:
+        return self._transports
+
+    def snr_points(self) -> list[float]:
+        return self.sweep.snr_points()
+
+
+def _loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _problems(err: ValidationError, prefix: tuple = ()) -> list[str]:
+    lines = []
+    for e in err.errors():
+        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith(("function-", "list[", "tagged-union"))))
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown field"
+        elif e["type"] == "missing":
+            msg = "missing required field"
+        msg = msg.removeprefix("Value error, ")
+        lines.append(f"{_loc(prefix + loc) or '(top level)'}: {msg}")
+    return lines
+
+
+def validate_scenario(raw: Any, base_dir: Path | None = None) -> Scenario:
+    """Validate a parsed YAML document; return the resolved :class:`Scenario`.
+
+    :param raw: the parsed YAML (a mapping).
+    :param base_dir: folder of the scenario file; relative ``folder:`` / ``mnist:`` paths
+        in ``data.source`` are resolved against it.
+    :raises ScenarioError: listing every problem found, one line each.
+    """
+    if not isinstance(raw, dict):
+        raise ScenarioError([f"(top level): expected a mapping of sections, got {type(raw).__name__}"])
+    try:
+        sc = Scenario.model_validate(raw)
+    except ValidationError as e:
+        raise ScenarioError(_problems(e)) from None
+    problems: list[str] = []
+
+    channels, labels = [], []
+    for i, ch in enumerate(sc.channels):
+        model = ch.get("model")
+        if model is None:
+            problems.append(f"channels[{i}].model: missing required field")
+            continue
+        try:
+            cls = channel_class(str(model))
+            params = cls.Params.model_validate(ch)
+        except ValidationError as e:
+            problems += _problems(e, ("channels", i))
+            continue
+        except ValueError as e:
+            problems.append(f"channels[{i}].model: {e}")
+            continue
+        channels.append(params)
+        label = params.label()
+        if label in labels:
+            problems.append(f"channels[{i}]: label '{label}' is used twice; give one a 'name'")
+        labels.append(label)
+
+    codec_params, transports, names = [], [], []
+    for i, c in enumerate(sc.codecs):
+        if c.name in names:
+            problems.append(f"codecs[{i}].name: '{c.name}' is used twice")
+        names.append(c.name)
+        try:
+            cls = codec_class(c.type)
+        except ValueError as e:
+            problems.append(f"codecs[{i}].type: {e}")
+            continue
+        try:
+            codec_params.append(cls.Params.model_validate(c.params))
+        except ValidationError as e:
+            problems += _problems(e, ("codecs", i, "params"))
+        try:
+            transports.append(cls.resolve_transports(dict(c.streams)))
+        except ValueError as e:
+            problems.append(f"codecs[{i}].streams: {e}")
+
+    if sc.sweep.snr_type == "ebn0":
+        for i, t in enumerate(transports):
+            for s, tr in t.items():
+                if tr.path == "analog":
+                    problems.append(f"codecs[{i}].streams.{s}.path: Eb/N0 is undefined for analog streams; use sweep.snr_type: esn0")
+
+    source = sc.data.source
+    for kind in ("folder:", "mnist:"):
+        if source.startswith(kind):
+            folder = source[len(kind):]
+            split = ""
+            if kind == "mnist:" and folder.endswith((":train", ":test")):
+                folder, split = folder.rsplit(":", 1)
+                split = ":" + split
+            path = Path(folder).expanduser()
+            if not path.is_absolute() and base_dir is not None:
+                path = (base_dir / path).resolve()
+            if not path.is_dir():
+                problems.append(f"data.source: folder '{folder}' does not exist (resolved to {path})")
+            else:
+                sc = sc.model_copy(update={"data": sc.data.model_copy(update={"source": f"{kind}{path}{split}"})})
+
+    if problems:
+        raise ScenarioError(problems)
+    sc._channels = channels
+    sc._codec_params = codec_params
+    sc._transports = transports
+    return sc
+
+
+class _GuardedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses documents with many aliases (YAML 'billion laughs' bombs)."""
+
+    def __init__(self, stream) -> None:
+        super().__init__(stream)
+        self._aliases = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_YAML_ALIASES:
+                raise ScenarioError([f"(top level): more than {MAX_YAML_ALIASES} YAML aliases; refusing a possible alias bomb"])
+        return super().compose_node(parent, index)
+
+
+def parse_yaml(text: str, origin: str = "scenario") -> Any:
+    """Parse YAML text safely; a syntax error becomes a one-line :class:`ScenarioError`."""
+    try:
+        return yaml.load(text, Loader=_GuardedLoader)  # noqa: S506 - _GuardedLoader is a SafeLoader
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ScenarioError([f"(file): {origin} is not valid YAML{where}: {problem}"]) from None
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read, parse and validate a scenario file.
+
+    :raises ScenarioError: unreadable file, invalid YAML, or invalid scenario.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError([f"(file): {path} does not exist"]) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ScenarioError([f"(file): cannot read {path}: {e}"]) from None
+    return validate_scenario(parse_yaml(text, str(path)), base_dir=path.parent)
+
+
+def scenario_to_yaml(sc: Scenario) -> str:
+    """The resolved scenario (defaults filled in) as YAML, for the run folder."""
+    data = sc.model_dump(mode="json")
+    data["channels"] = [p.model_dump(mode="json") for p in sc.channel_params] or data["channels"]
+    for c, p in zip(data["codecs"], sc.codec_params):
+        c["params"] = p.model_dump(mode="json")
+    return yaml.safe_dump(data, sort_keys=False)

@@ -1,0 +1,141 @@
+"""End to end: tiny scenario files through the real `linksim` entry point."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import h5py
+import pytest
+
+from linksim.cli import main
+from linksim.results import CSV_COLUMNS
+
+TINY = """
+name: tiny
+seed: 3
+data: {{source: digits28, num_samples: 6, batch_size: 4, image_size: 8}}
+phy:
+  ofdm: {{fft_size: 24, num_ofdm_symbols: 14, subcarrier_spacing_hz: 30.0e3, cyclic_prefix_length: 2,
+         pilot_ofdm_symbol_indices: [2, 11]}}
+  csi: {csi}
+channels:
+  - {{model: awgn}}
+  - {{model: rayleigh}}
+sweep: {{snr_db: [0, 30]}}
+codecs:
+  - name: f32
+    type: raw
+    streams: {{data: {{dtype: float32, modulation: qpsk, code_rate: 1.0}}}}
+  - name: f16-ldpc
+    type: raw
+    streams: {{data: {{dtype: float16, modulation: qam16, code_rate: 0.5}}}}
+  - name: analog
+    type: raw
+    streams: {{data: {{path: analog}}}}
+  - name: jpeg
+    type: jpeg
+    params: {{quality: 90}}
+metrics: [ber, bler, mse, psnr, ssim]
+"""
+
+
+def _write(tmp_path: Path, csi: str = "perfect") -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY.format(csi=csi))
+    return path
+
+
+def _rows(path: Path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("run")
+    scenario = _write(tmp)
+    out = tmp / "out"
+    assert main(["run", str(scenario), "--out", str(out), "--quiet"]) == 0
+    return scenario, out
+
+
+def test_run_writes_every_output(finished_run):
+    _, out = finished_run
+    assert (out / "results.csv").exists() and (out / "results.h5").exists()
+    assert (out / "scenario.yaml").exists()
+    assert any((out / "plots").glob("ber_vs_snr.png"))
+    assert any((out / "plots").glob("psnr_vs_snr.png"))
+    assert len(list((out / "samples").glob("*.png"))) == 4 * 2  # codec x channel
+    with open(out / "results.csv", newline="") as fh:
+        assert next(csv.reader(fh)) == CSV_COLUMNS
+    with h5py.File(out / "results.h5") as f:
+        assert len(f["points"]) == 4 * 2 * 2
+        assert "sionna" in f.attrs["version_sionna"] or f.attrs["version_sionna"]
+        assert "scenario" in f.attrs
+
+
+def test_rows_follow_the_contract(finished_run):
+    _, out = finished_run
+    rows = _rows(out / "results.csv")
+    metrics = {(r["codec"], r["metric"]) for r in rows}
+    for codec in ("f32", "f16-ldpc", "jpeg"):
+        for m in ("ber", "bler", "ber/" + ("bytes" if codec == "jpeg" else "data"), "payload_bits", "channel_uses"):
+            assert (codec, m) in metrics, (codec, m)
+    assert ("analog", "ber") not in metrics  # no bits on the analog path
+    assert ("analog", "channel_uses") in metrics
+    assert ("f32", "nonfinite_rate") in metrics and ("jpeg", "fallback_rate") in metrics
+    by = {(r["codec"], r["channel"], float(r["snr_db"]), r["metric"]): r for r in rows}
+    # channel uses: 64 float32 values = 2048 bits, QPSK uncoded -> 1024 REs per sample
+    assert float(by[("f32", "awgn", 0.0, "channel_uses")]["value"]) == 1024
+    assert float(by[("f32", "awgn", 0.0, "payload_bits")]["value"]) == 64 * 32
+    # 30 dB over AWGN: error-free, float32 reconstructs bit-exactly
+    assert float(by[("f32", "awgn", 30.0, "ber")]["value"]) == 0.0
+    assert float(by[("f32", "awgn", 30.0, "mse")]["value"]) == 0.0
+    assert by[("f32", "awgn", 30.0, "psnr")]["value"] == "inf"
+    # 0 dB uncoded: errors, and fidelity is worse than at 30 dB
+    assert float(by[("f32", "awgn", 0.0, "ber")]["value"]) > 0.01
+    assert float(by[("analog", "awgn", 0.0, "mse")]["value"]) > float(by[("analog", "awgn", 30.0, "mse")]["value"])
+    # confidence intervals bracket the value where they apply, empty where they do not
+    r = by[("f32", "awgn", 0.0, "ber")]
+    assert float(r["ci_low"]) <= float(r["value"]) <= float(r["ci_high"])
+    assert by[("f32", "awgn", 0.0, "channel_uses")]["ci_low"] == ""
+
+
+def test_second_run_resumes_and_force_recomputes(finished_run, capsys):
+    scenario, out = finished_run
+    before = (out / "results.csv").read_text()
+    capsys.readouterr()
+    assert main(["run", str(scenario), "--out", str(out), "--quiet"]) == 0
+    assert "0 points simulated, 16 resumed" in capsys.readouterr().out
+    assert (out / "results.csv").read_text() == before
+    assert main(["run", str(scenario), "--out", str(out), "--quiet", "--force"]) == 0
+    assert "16 points simulated" in capsys.readouterr().out
+    assert (out / "results.csv").read_text() == before  # same seed, same numbers
+
+
+def test_changed_scenario_recomputes_only_what_changed(finished_run, tmp_path, capsys):
+    scenario, out = finished_run
+    copy = tmp_path / "out"
+    import shutil
+
+    shutil.copytree(out, copy)
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(scenario.read_text().replace("params: {quality: 90}", "params: {quality: 50}"))
+    capsys.readouterr()
+    assert main(["run", str(changed), "--out", str(copy), "--quiet"]) == 0
+    assert "4 points simulated, 12 resumed" in capsys.readouterr().out
+
+
+def test_ls_estimation_runs(tmp_path):
+    out = tmp_path / "out"
+    assert main(["run", str(_write(tmp_path, csi="ls")), "--out", str(out), "--quiet"]) == 0
+    assert len(_rows(out / "results.csv")) > 0
+
+
+def test_unwritable_output_is_a_clear_error_before_simulating(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert main(["run", str(_write(tmp_path)), "--out", str(blocker / "sub"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "not writable" in err and "Traceback" not in err
