@@ -217,8 +217,8 @@ def run_scenario(sc: Scenario, out_dir: Path, force: bool = False, progress=None
     """
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
+    sim = Simulation.build(sc)  # loads the data first: a bad source must not leave a folder behind
     _check_writable(out_dir)
-    sim = Simulation.build(sc)
     store = ResultStore(out_dir / "results.h5")
     store.initialise(scenario_to_yaml(sc), versions())
     (out_dir / "scenario.yaml").write_text(scenario_to_yaml(sc))

@@ -98,6 +98,14 @@ class SweepSection(_Strict):
     snr_db: list[float] | SNRRange = Field(description="SNR points [dB] (Es/N0 per data RE unless snr_type: ebn0)")
     snr_type: Literal["esn0", "ebn0"] = "esn0"
 
+    @field_validator("snr_db", mode="before")
+    @classmethod
+    def _range_or_list(cls, v):
+        # decide the union's branch here, so that an error names only the branch meant
+        if isinstance(v, dict):
+            return SNRRange.model_validate(v)
+        return v
+
     @field_validator("snr_db")
     @classmethod
     def _points(cls, v):
@@ -236,9 +244,15 @@ def validate_scenario(raw: Any, base_dir: Path | None = None) -> Scenario:
 
     channels, labels = [], []
     for i, ch in enumerate(sc.channels):
+        if not isinstance(ch, dict):
+            problems.append(f"channels[{i}]: expected a mapping like {{model: awgn}}")
+            continue
         model = ch.get("model")
         if model is None:
             problems.append(f"channels[{i}].model: missing required field")
+            continue
+        if not isinstance(model, str):
+            problems.append(f"channels[{i}].model: must be a string")
             continue
         try:
             cls = channel_class(str(model))

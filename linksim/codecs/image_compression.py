@@ -88,7 +88,7 @@ class _ImageCompressionCodec(Codec):
         out = np.full((len(blobs), c, h, w), fill, dtype=np.float32)
         failed = torch.zeros(len(blobs), dtype=torch.int64)
         for i, blob in enumerate(blobs):
-            arr = _decode_image(blob, c, h, w)
+            arr = _decode_image(blob, c, h, w, self.format)
             if arr is None:
                 failed[i] = 1
             else:
@@ -135,6 +135,7 @@ class JPEGCodec(_ImageCompressionCodec):
     """Baseline JPEG (libjpeg via Pillow, optimised Huffman tables)."""
 
     Params = JPEGParams
+    format = "JPEG"
 
     def _compress(self, img: Image.Image, quality: float) -> bytes:
         buf = io.BytesIO()
@@ -153,6 +154,7 @@ class JPEG2000Codec(_ImageCompressionCodec):
     """JPEG 2000 (OpenJPEG via Pillow), raw codestream (no JP2 box overhead), 9/7 wavelet."""
 
     Params = JPEG2000Params
+    format = "JPEG2000"
 
     def _compress(self, img: Image.Image, quality: float) -> bytes:
         # quality is the inverse compression ratio, so that larger means better
@@ -178,7 +180,7 @@ def _to_pil(x: torch.Tensor) -> list[Image.Image]:
     raise ValueError(f"jpeg/jpeg2000: images need 1 or 3 channels, got {arr.shape[1]}")
 
 
-def _decode_image(blob: bytes, c: int, h: int, w: int) -> np.ndarray | None:
+def _decode_image(blob: bytes, c: int, h: int, w: int, fmt: str) -> np.ndarray | None:
     """Decode a received file into ``[C, H, W]`` float32, or None when it is unusable.
 
     The header is checked before decoding so that a corrupted size field cannot make
@@ -187,7 +189,8 @@ def _decode_image(blob: bytes, c: int, h: int, w: int) -> np.ndarray | None:
     if not blob:
         return None
     try:
-        with Image.open(io.BytesIO(blob)) as im:
+        # only the codec's own format: damaged bytes must not be read as some other format
+        with Image.open(io.BytesIO(blob), formats=[fmt]) as im:
             if im.size != (w, h):
                 return None
             im = im.convert("L" if c == 1 else "RGB")

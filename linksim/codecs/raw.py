@@ -70,9 +70,20 @@ class RawCodec(Codec):
             mid = 0.5 * (self.params.value_range[0] + self.params.value_range[1])
             return Reconstruction(x_hat=r + mid)
         decoded = self._serializer.from_bits(r, shape)
+        x_hat = decoded.values.to(torch.float32)
         rates = {}
         if isinstance(self._serializer, FloatPayload):
+            nonfinite = decoded.nonfinite
+            if decoded.values.dtype == torch.float64:
+                # finite float64 values beyond float32's range overflow in the cast: they
+                # are non-finite to the receiver too, so count them and apply the policy
+                overflow = torch.isfinite(decoded.values) & ~torch.isfinite(x_hat)
+                nonfinite = nonfinite + overflow.flatten(1).sum(dim=1)
+                if self._serializer.nonfinite == "zero":
+                    x_hat = torch.where(overflow, torch.zeros_like(x_hat), x_hat)
+                elif self._serializer.nonfinite == "clamp":
+                    lo, hi = self.params.value_range
+                    x_hat = torch.where(overflow, x_hat.clamp(lo, hi), x_hat)
             # a fixed-range quantiser always decodes to finite values: no rate to report
-            total = torch.full_like(decoded.nonfinite, math.prod(shape))
-            rates["nonfinite_rate"] = (decoded.nonfinite, total)
-        return Reconstruction(x_hat=decoded.values.to(torch.float32), rates=rates)
+            rates["nonfinite_rate"] = (nonfinite, torch.full_like(nonfinite, math.prod(shape)))
+        return Reconstruction(x_hat=x_hat, rates=rates)

@@ -72,7 +72,11 @@ def plan_code_blocks(
     if payload_bits < 1:
         raise ValueError(f"payload_bits: must be positive, got {payload_bits}")
     check_code_rate(code_rate)
+    if bits_per_symbol < 1:
+        raise ValueError(f"bits_per_symbol: must be positive, got {bits_per_symbol}")
     if code_rate == 1.0:
+        if max_block_bits < 1:
+            raise ValueError(f"max_block_bits: must be positive, got {max_block_bits}")
         num_blocks = math.ceil(payload_bits / max_block_bits)
         per_block = math.ceil(payload_bits / num_blocks)
         return CodeBlockLayout(payload_bits, num_blocks, per_block, 0, per_block, per_block, coded=False)

@@ -12,7 +12,7 @@ from sionna.phy.fec.ldpc import LDPC5GDecoder, LDPC5GEncoder
 from sionna.phy.fec.scrambling import TB5GScrambler
 from sionna.phy.mapping import Demapper, Mapper
 
-from .code_blocks import DEFAULT_MAX_BLOCK_BITS, CodeBlockLayout, plan_code_blocks
+from .code_blocks import CRC_BITS, DEFAULT_MAX_BLOCK_BITS, CodeBlockLayout, check_code_rate, plan_code_blocks
 from .modulation import bits_per_symbol, make_constellation
 from .transceiver import OFDMTransceiver
 
@@ -84,6 +84,14 @@ class DigitalLink(torch.nn.Module):
         n_id: int = 1,
     ) -> None:
         super().__init__()
+        try:
+            check_code_rate(float(code_rate))
+        except ValueError as e:
+            raise ValueError(f"code_rate: {e}") from None
+        if not 0 <= n_id <= 1023:
+            raise ValueError(f"n_id: must be in [0, 1023] (TS 38.211), got {n_id}")
+        if not (CRC_BITS + 12 < max_block_bits <= 8448 or (code_rate == 1.0 and max_block_bits >= 1)):
+            raise ValueError(f"max_block_bits: must be in ({CRC_BITS + 12}, 8448], got {max_block_bits}")
         if ldpc_iterations < 1:
             raise ValueError(f"ldpc_iterations: must be >= 1, got {ldpc_iterations}")
         if decoder not in ("sionna", "fast"):

@@ -1,0 +1,219 @@
+"""``linksim validate | run | list | plot`` through :func:`linksim.cli.main` (exit codes, output)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from linksim.cli import main
+from linksim.scenario import ScenarioError, load_scenario
+
+REPO = Path(__file__).resolve().parents[1]
+QUICKSTART = REPO / "scenarios" / "quickstart.yaml"
+
+BASE = {
+    "name": "cli-test",
+    "seed": 1,
+    "device": "cpu",
+    "data": {"source": "digits28", "num_samples": 4, "batch_size": 4},
+    "channels": [{"model": "awgn"}],
+    "sweep": {"snr_db": [10]},
+    "codecs": [
+        {"name": "raw-f32", "type": "raw", "streams": {"data": {"dtype": "float32", "code_rate": 0.5}}},
+        {"name": "raw-analog", "type": "raw", "streams": {"data": {"path": "analog"}}},
+        {"name": "jpg", "type": "jpeg", "params": {"quality": 50}},
+    ],
+    "metrics": ["ber", "mse"],
+}
+
+
+def _with(path: str, value):
+    def mutate(raw):
+        keys = path.replace("[", ".").replace("]", "").split(".")
+        node = raw
+        for k in keys[:-1]:
+            node = node[int(k)] if k.isdigit() else node[k]
+        node[int(keys[-1]) if keys[-1].isdigit() else keys[-1]] = value
+        return raw
+
+    return mutate
+
+
+def _dup(raw):
+    raw["codecs"][1]["name"] = "raw-f32"
+    return raw
+
+
+# (id, how to write the file, expected field path in the problem line)
+INVALID = [
+    ("unknown-top-level-key", _with("foo", 1), "foo"),
+    ("unknown-nested-key", _with("data.foo", 1), "data.foo"),
+    ("code-rate-zero", _with("codecs[0].streams.data.code_rate", 0), "codecs[0].streams.data.code_rate"),
+    ("code-rate-1.5", _with("codecs[0].streams.data.code_rate", 1.5), "codecs[0].streams.data.code_rate"),
+    ("code-rate-0.1", _with("codecs[0].streams.data.code_rate", 0.1), "codecs[0].streams.data.code_rate"),
+    ("unknown-channel-model", _with("channels[0].model", "moon"), "channels[0].model"),
+    ("bad-tdl-profile", _with("channels[0]", {"model": "tdl", "profile": "Z"}), "channels[0].profile"),
+    ("negative-num-samples", _with("data.num_samples", -1), "data.num_samples"),
+    ("missing-data-folder", _with("data.source", "folder:/nonexistent"), "data.source"),
+    ("unknown-codec-type", _with("codecs[2].type", "telepathy"), "codecs[2].type"),
+    ("unknown-codec-param", _with("codecs[0].params", {"bogus": 1}), "codecs[0].params.bogus"),
+    ("unknown-metric", _with("metrics", ["ber", "telepathy"]), "metrics"),
+    ("duplicate-codec-names", _dup, "codecs[1].name"),
+    ("snr-stop-before-start", _with("sweep.snr_db", {"start": 20, "stop": 0, "step": 5}), "sweep.snr_db"),
+    ("yaml-list", "- a\n- b\n", "(top level)"),
+    ("not-yaml", "name: [unclosed\n  foo: }\n", "(file)"),
+    ("alias-bomb", "lolz:\n  - &l0 lol\n" + "".join(
+        f"  - &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]\n" for i in range(1, 13)), "(top level)"),
+]
+
+
+def write_case(tmp_path: Path, how) -> Path:
+    path = tmp_path / "scenario.yaml"
+    if isinstance(how, str):
+        path.write_text(how)
+    else:
+        path.write_text(yaml.safe_dump(how(copy.deepcopy(BASE)), sort_keys=False))
+    return path
+
+
+def expected_problems(path: Path) -> list[str]:
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    return info.value.problems
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+# --------------------------------------------------------------------------- #
+# validate
+# --------------------------------------------------------------------------- #
+
+
+def test_validate_quickstart(capsys):
+    assert main(["validate", str(QUICKSTART)]) == 0
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    assert "payload bits" in out and "resource elements" in out
+    assert "25088" in out  # raw-f32: 784 float32
+    assert "12628" in out  # ... over 16QAM at rate 1/2
+    assert "392" in out  # raw-analog: 784 values, two per resource element
+    assert "scenario is valid" in out
+    assert "3 codecs x 2 channels x 5 SNR points = 30 points" in out
+
+
+def test_validate_warns_over_budget(tmp_path, capsys):
+    raw = copy.deepcopy(BASE)
+    raw["budget"] = {"channel_uses": 1000}
+    path = tmp_path / "b.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert main(["validate", str(path)]) == 0
+    out, _ = capsys.readouterr()
+    assert "warning: raw-f32 needs 12628 resource elements per sample" in _words(out)
+    assert "raw-analog needs" not in out  # 392 <= 1000
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+@pytest.mark.parametrize("how, path", [c[1:] for c in INVALID], ids=[c[0] for c in INVALID])
+def test_invalid_scenario_exits_2_naming_the_field(tmp_path, capsys, command, how, path):
+    scenario = write_case(tmp_path, how)
+    problems = expected_problems(scenario)
+    argv = [command, str(scenario)] + (["--out", str(tmp_path / "out"), "--quiet"] if command == "run" else [])
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    assert out.strip() == ""
+    # every problem is reported, word for word, in order, and names the field
+    assert _words(err) == _words("\n".join(problems))
+    assert any(line.startswith(f"{path}: ") for line in err.splitlines()), err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("how", [c[1] for c in INVALID], ids=[c[0] for c in INVALID])
+def test_exactly_one_stderr_line_per_problem(tmp_path, capsys, how):
+    scenario = write_case(tmp_path, how)
+    problems = expected_problems(scenario)
+    assert main(["validate", str(scenario)]) == 2
+    _, err = capsys.readouterr()
+    # not hard-wrapped at the console width, even for lines longer than 80 characters
+    assert err.splitlines() == problems
+
+
+def test_several_problems_give_several_lines(tmp_path, capsys):
+    raw = copy.deepcopy(BASE)
+    raw["foo"] = 1
+    raw["data"]["num_samples"] = 0
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert main(["validate", str(path)]) == 2
+    _, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert len(lines) == 2
+    assert any(line.startswith("foo: ") for line in lines)
+    assert any(line.startswith("data.num_samples: ") for line in lines)
+
+
+def test_missing_scenario_file(tmp_path, capsys):
+    assert main(["validate", str(tmp_path / "nope.yaml")]) == 2
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    assert err.startswith("(file): ") and "does not exist" in err
+
+
+def test_unknown_data_source_exits_2(tmp_path, capsys):
+    path = write_case(tmp_path, _with("data.source", "telepathy"))
+    assert main(["validate", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    assert "data.source" in err and "unknown source" in err
+
+
+def test_bad_device_override_exits_2(tmp_path, capsys):
+    path = write_case(tmp_path, lambda raw: raw)
+    assert main(["run", str(path), "--device", "tpu", "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    assert err.startswith("--device: ")
+    assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------- #
+# list, plot, usage
+# --------------------------------------------------------------------------- #
+
+
+def test_list(capsys):
+    assert main(["list"]) == 0
+    out, _ = capsys.readouterr()
+    for word in ("codecs:", "raw", "jpeg", "jpeg2000", "channels:", "awgn", "rayleigh", "tdl",
+                 "metrics:", "ber", "psnr", "data:", "digits28", "folder:<path>"):
+        assert word in out
+
+
+def test_plot_missing_run_folder(tmp_path, capsys):
+    missing = tmp_path / "no-such-run"
+    assert main(["plot", str(missing)]) == 1
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    text = _words(err)
+    assert text.startswith("error: ")
+    assert "results.csv does not exist" in text and "no-such-run" in text
+
+
+def test_plot_folder_without_results(tmp_path, capsys):
+    assert main(["plot", str(tmp_path)]) == 1
+    _, err = capsys.readouterr()
+    assert "results.csv does not exist" in _words(err)
+
+
+def test_usage_errors_exit_2():
+    with pytest.raises(SystemExit) as info:
+        main([])
+    assert info.value.code == 2
+    with pytest.raises(SystemExit) as info:
+        main(["frobnicate"])
+    assert info.value.code == 2
