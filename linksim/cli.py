@@ -115,8 +115,8 @@ class _RichProgress:
     def point(self, key) -> None:
         self._p.update(self._task, description=f"{key.codec} | {key.channel} | {key.snr_db:g} dB")
 
-    def advance(self) -> None:
-        self._p.advance(self._task)
+    def advance(self, steps: int = 1) -> None:
+        self._p.advance(self._task, steps)
 
 
 def _run(args, out: Console) -> int:
@@ -131,6 +131,9 @@ def _run(args, out: Console) -> int:
                       TimeRemainingColumn(), console=out, transient=False) as progress:
             summary = run_scenario(sc, out_dir, force=args.force, progress=_RichProgress(progress))
         _summary_table(sc, summary, out)
+    if summary.skipped:
+        out.print(f"{len(summary.skipped)} points skipped: a lower SNR of the same codec and channel was "
+                  "error-free (sweep.skip_error_free)", highlight=False)
     out.print(f"{summary.points_run} points simulated, {summary.points_resumed} resumed, "
               f"{summary.elapsed_s:.1f} s; results in {summary.out_dir}/", highlight=False)
     return EXIT_OK

@@ -124,9 +124,39 @@ class Simulation:
             return noise_variance(snr_db)
         return noise_variance(snr_db, "ebn0", bits_per_symbol(t.modulation), t.code_rate)
 
+    def max_samples(self) -> int:
+        """Samples a point draws at most: ``sweep.max_samples`` or the data set's size."""
+        return self.scenario.sweep.max_samples or len(self.dataset)
+
+    def batches(self):
+        """``(start, x)`` batches for one point: the data set in order, cycled up to max_samples."""
+        bs, left = self.scenario.data.batch_size, self.max_samples()
+        while left > 0:
+            for start, x in self.dataset.batches(bs):
+                if left <= 0:
+                    return
+                x = x[:left]
+                left -= x.shape[0]
+                yield start, x
+
+    def _target_reached(self, result: PointResult) -> bool:
+        sw = self.scenario.sweep
+        if not result.links:
+            return False
+        bit_errors = sum(c.bit_errors for c in result.links.values())
+        block_errors = sum(c.block_errors for c in result.links.values())
+        return (sw.target_bit_errors is not None and bit_errors >= sw.target_bit_errors) or (
+            sw.target_block_errors is not None and block_errors >= sw.target_block_errors
+        )
+
     @torch.no_grad()
     def run_point(self, key: PointKey, on_batch: Callable[[], None] = lambda: None) -> PointResult:
-        """Simulate every sample at one point (``on_batch`` is called after each batch)."""
+        """Simulate one point (``on_batch`` is called after each batch).
+
+        Draws batches until ``max_samples`` samples are used or, when the sweep sets
+        ``target_bit_errors`` / ``target_block_errors``, until the target is reached
+        (whole batches: every simulated sample feeds the fidelity metrics).
+        """
         seed = point_seed(self.scenario.seed, key)
         sionna.phy.config.seed = seed  # Sionna draws noise and fading from its seeded generators
         codec = self.codecs[key.codec]
@@ -139,7 +169,7 @@ class Simulation:
         def collect(name: str, values: torch.Tensor) -> None:
             per_sample.setdefault(name, []).append(values.detach().double().cpu().numpy())
 
-        for _, x in self.dataset.batches(self.scenario.data.batch_size):
+        for _, x in self.batches():
             x = x.to(self.device)
             sent = codec.encode(x)
             received = {}
@@ -180,6 +210,8 @@ class Simulation:
                 samples.append(rec.x_hat[:SAMPLES_PER_GRID].detach().float().cpu().numpy())
             result.num_samples += x.shape[0]
             on_batch()
+            if self._target_reached(result):
+                break
         result.per_sample = {k: np.concatenate(v) for k, v in per_sample.items()}
         result.rates = {k: (a, b) for k, (a, b) in rates.items()}
         result.samples = np.concatenate(samples)[:SAMPLES_PER_GRID] if samples else None
@@ -207,6 +239,7 @@ class RunSummary:
     points_resumed: int
     elapsed_s: float
     results: list[PointResult]
+    skipped: list[PointKey] = field(default_factory=list)
 
 
 def run_scenario(sc: Scenario, out_dir: Path, force: bool = False, progress=None) -> RunSummary:
@@ -223,20 +256,54 @@ def run_scenario(sc: Scenario, out_dir: Path, force: bool = False, progress=None
     store.initialise(scenario_to_yaml(sc), versions())
     (out_dir / "scenario.yaml").write_text(scenario_to_yaml(sc))
     finished = {} if force else store.finished()
-    todo = [k for k in sim.points() if finished.get(k) != sim.fingerprint(k)]
+    current = {k for k in sim.points() if finished.get(k) == sim.fingerprint(k)}
+    todo = [k for k in sim.points() if k not in current]
     store.remove_except(set(sim.points()))
-    batches = math.ceil(len(sim.dataset) / sc.data.batch_size)
+    batches = math.ceil(sim.max_samples() / sc.data.batch_size)
     if progress is not None:
-        progress.start(len(todo) * batches, resumed=len(sim.points()) - len(todo))
-    for key in todo:
+        progress.start(len(todo) * batches, resumed=len(current))
+    error_free: set[tuple[str, str]] = set()  # (codec, channel) pairs past an error-free SNR
+    skipped: list[PointKey] = []
+    by_snr = sorted(sim.points(), key=lambda k: (k.codec, k.channel, k.snr_db))
+    done_results = {r.key: r for r in store.read_all()} if sc.sweep.skips_error_free() else {}
+    for key in sorted(todo, key=lambda k: (list(sim.codecs).index(k.codec), list(sim.channels).index(k.channel), k.snr_db)):
+        pair = (key.codec, key.channel)
+        if sc.sweep.skips_error_free() and (pair in error_free or _below_is_error_free(key, by_snr, done_results)):
+            skipped.append(key)
+            if progress is not None:
+                progress.advance(batches)
+            continue
         if progress is not None:
             progress.point(key)
-        store.write(sim.run_point(key, on_batch=progress.advance if progress is not None else lambda: None))
+        drawn = [0]
+
+        def on_batch():
+            drawn[0] += 1
+            if progress is not None:
+                progress.advance()
+
+        result = sim.run_point(key, on_batch=on_batch)
+        if progress is not None and drawn[0] < batches:
+            progress.advance(batches - drawn[0])
+        store.write(result)
+        done_results[key] = result
+        if result.links and sum(c.bit_errors for c in result.links.values()) == 0:
+            error_free.add(pair)
     results = store.read_all()
     order = {k: i for i, k in enumerate(sim.points())}
     results.sort(key=lambda r: order.get(r.key, len(order)))
     write_outputs(sc, sim.dataset, results, out_dir)
-    return RunSummary(out_dir, len(todo), len(sim.points()) - len(todo), time.perf_counter() - t0, results)
+    return RunSummary(out_dir, len(todo) - len(skipped), len(current), time.perf_counter() - t0, results, skipped)
+
+
+def _below_is_error_free(key: PointKey, by_snr: list[PointKey], done: dict[PointKey, PointResult]) -> bool:
+    """Whether a finished point of the same codec and channel at a lower SNR saw no bit error."""
+    for k in by_snr:
+        if (k.codec, k.channel) == (key.codec, key.channel) and k.snr_db < key.snr_db and k in done:
+            r = done[k]
+            if r.links and sum(c.bit_errors for c in r.links.values()) == 0:
+                return True
+    return False
 
 
 def result_rows(sc: Scenario, results: list[PointResult]) -> list[dict]:

@@ -97,6 +97,19 @@ class SNRRange(_Strict):
 class SweepSection(_Strict):
     snr_db: list[float] | SNRRange = Field(description="SNR points [dB] (Es/N0 per data RE unless snr_type: ebn0)")
     snr_type: Literal["esn0", "ebn0"] = "esn0"
+    target_block_errors: int | None = Field(default=None, ge=1, description="stop a point once this many block errors are seen")
+    target_bit_errors: int | None = Field(default=None, ge=1, description="stop a point once this many bit errors are seen")
+    max_samples: int | None = Field(default=None, ge=1, le=100_000_000,
+                                    description="samples per point at most (the data set is cycled); default data.num_samples")
+    skip_error_free: bool | None = Field(default=None, description="skip higher SNRs after a point without any bit error; "
+                                         "default: on when a target is set")
+
+    def stops_early(self) -> bool:
+        """Whether points may stop before ``max_samples`` (a target is set)."""
+        return self.target_block_errors is not None or self.target_bit_errors is not None
+
+    def skips_error_free(self) -> bool:
+        return self.stops_early() if self.skip_error_free is None else self.skip_error_free
 
     @field_validator("snr_db", mode="before")
     @classmethod

@@ -139,3 +139,40 @@ def test_unwritable_output_is_a_clear_error_before_simulating(tmp_path, capsys):
     assert main(["run", str(_write(tmp_path)), "--out", str(blocker / "sub"), "--quiet"]) == 1
     err = capsys.readouterr().err
     assert "not writable" in err and "Traceback" not in err
+
+
+EARLY = """
+name: early
+seed: 5
+data: {source: digits28, num_samples: 4, batch_size: 2, image_size: 8}
+phy:
+  ofdm: {fft_size: 24, num_ofdm_symbols: 14, subcarrier_spacing_hz: 30.0e3, cyclic_prefix_length: 2,
+         pilot_ofdm_symbol_indices: [2, 11]}
+channels: [{model: awgn}]
+sweep: {snr_db: [0, 30, 35], target_bit_errors: 50, max_samples: 40}
+codecs:
+  - name: f32
+    type: raw
+    streams: {data: {dtype: float32, modulation: qpsk, code_rate: 1.0}}
+  - name: analog
+    type: raw
+    streams: {data: {path: analog}}
+metrics: [ber, mse]
+"""
+
+
+def test_points_stop_at_the_error_target_and_skip_beyond_an_error_free_snr(tmp_path, capsys):
+    path = tmp_path / "early.yaml"
+    path.write_text(EARLY)
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--out", str(out), "--quiet"]) == 0
+    assert "1 points skipped" in capsys.readouterr().out
+    by = {(r["codec"], float(r["snr_db"]), r["metric"]): r for r in _rows(out / "results.csv")}
+    # 0 dB uncoded QPSK: ~8 % of 2048 bits per sample are wrong, the first batch already has > 50
+    low = by[("f32", 0.0, "ber")]
+    assert float(low["n"]) == 2 * 64 * 32 and float(by[("f32", 0.0, "mse")]["n"]) == 2
+    # 30 dB: no error in all 40 samples (the data set cycled 10 times), so 35 dB is skipped
+    assert float(by[("f32", 30.0, "ber")]["n"]) == 40 * 64 * 32 and float(by[("f32", 30.0, "ber")]["value"]) == 0
+    assert ("f32", 35.0, "ber") not in by
+    # analog streams have no bit errors to count: every point draws max_samples
+    assert float(by[("analog", 35.0, "mse")]["n"]) == 40

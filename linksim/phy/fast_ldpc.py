@@ -388,20 +388,51 @@ def _flood_kernel(llr_ch, src_g, llr_max, num_iter, early_stop, rule, alpha, bet
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def _layered_syndrome_ok(post, z, lg_off, lg_n, lg_d, ls_col, ls_shift, par):
+    """Zero syndrome of the hard decisions (post <= 0), QC layout."""
+    zero = np.float32(0.0)
+    for g in range(lg_n.shape[0]):
+        ng = lg_n[g]
+        pr = par[:ng]
+        for jj in range(ng):
+            pr[jj] = 0
+        for s in range(lg_d[g]):
+            base = ls_col[lg_off[g] + s] * z
+            sh = ls_shift[lg_off[g] + s]
+            n1 = min(ng, z - sh)
+            pa = post[base + sh: base + sh + n1]
+            for i in range(n1):
+                pr[i] ^= np.uint8(1) if pa[i] <= zero else np.uint8(0)
+            pb = post[base: base + ng - n1]
+            prb = pr[n1:]
+            for i in range(ng - n1):
+                prb[i] ^= np.uint8(1) if pb[i] <= zero else np.uint8(0)
+        acc = np.uint8(0)
+        for jj in range(ng):
+            acc |= pr[jj]
+        if acc != 0:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def _layered_chunk(c0, c1, llr_ch, src, llr_max, num_iter, early_stop, rule, alpha, beta,
-                   lg_off, lg_n, lg_d, gv, k, out_bits, out_ok, out_it):
+                   z, lg_off, lg_n, lg_d, ls_col, ls_shift, n_post, k, out_bits, out_ok, out_it):
+    """Layered decoding of codewords c0..c1-1.  Layer g = base-graph row with
+    lg_n[g] <= z check nodes and lg_d[g] circulant blocks; block s of the layer
+    (slot s) has block column ls_col and shift ls_shift: check node i of the
+    layer is connected to variable node ls_col*z + (i + shift) % z.  The c2v
+    messages of layer g, slot s are stored at rmsg[(lg_off[g] + s) * z + i]."""
     n_vn = src.shape[0]
-    n_e = gv.shape[0]
     g_max = 1
-    q_max = 1
+    d_max = 1
     for g in range(lg_n.shape[0]):
         g_max = max(g_max, lg_n[g])
-        q_max = max(q_max, lg_n[g] * lg_d[g])
-    post = np.empty(n_vn, np.float32)
-    hd = np.empty(n_vn, np.uint8)
-    rmsg = np.empty(n_e, np.float32)
-    q_buf = np.empty(q_max, np.float32)
-    ph_buf = np.empty(q_max, np.float32)
+        d_max = max(d_max, lg_d[g])
+    post = np.zeros(n_post, np.float32)
+    rmsg = np.empty(ls_col.shape[0] * z, np.float32)
+    q_buf = np.empty(d_max * z, np.float32)
+    ph_buf = np.empty(d_max * z, np.float32)
     m1_buf = np.empty(g_max, np.float32)
     m2_buf = np.empty(g_max, np.float32)
     tot_buf = np.empty(g_max, np.float32)
@@ -411,8 +442,8 @@ def _layered_chunk(c0, c1, llr_ch, src, llr_max, num_iter, early_stop, rule, alp
     zero = np.float32(0.0)
 
     for cw in range(c0, c1):
-        _fill_llr(llr_ch, cw, src, llr_max, post)
-        for m in range(n_e):
+        _fill_llr(llr_ch, cw, src, llr_max, post[:n_vn])
+        for m in range(rmsg.shape[0]):
             rmsg[m] = zero
         ok = False
         it_used = 0
@@ -424,11 +455,19 @@ def _layered_chunk(c0, c1, llr_ch, src, llr_max, num_iter, early_stop, rule, alp
                 sp_ = sp_buf[:ng]
                 # ---- extrinsic v2c messages q = posterior - old c2v
                 for s in range(d):
-                    ix = gv[off + s * ng: off + (s + 1) * ng]
-                    rr = rmsg[off + s * ng: off + (s + 1) * ng]
-                    qq = q_buf[s * ng: (s + 1) * ng]
-                    for jj in range(ng):
-                        qq[jj] = post[ix[jj]] - rr[jj]
+                    base = ls_col[off + s] * z
+                    sh = ls_shift[off + s]
+                    n1 = min(ng, z - sh)
+                    rr = rmsg[(off + s) * z: (off + s) * z + ng]
+                    qq = q_buf[s * z: s * z + ng]
+                    pa = post[base + sh: base + sh + n1]
+                    for i in range(n1):
+                        qq[i] = pa[i] - rr[i]
+                    pb = post[base: base + ng - n1]
+                    qb = qq[n1:]
+                    rb = rr[n1:]
+                    for i in range(ng - n1):
+                        qb[i] = pb[i] - rb[i]
                 for jj in range(ng):
                     sp_[jj] = 0
                 if rule == 0:
@@ -436,8 +475,8 @@ def _layered_chunk(c0, c1, llr_ch, src, llr_max, num_iter, early_stop, rule, alp
                     for jj in range(ng):
                         tot[jj] = zero
                     for s in range(d):
-                        qq = q_buf[s * ng: (s + 1) * ng]
-                        pp = ph_buf[s * ng: (s + 1) * ng]
+                        qq = q_buf[s * z: s * z + ng]
+                        pp = ph_buf[s * z: s * z + ng]
                         for jj in range(ng):
                             x = qq[jj]
                             sp_[jj] ^= np.uint8(1) if x < zero else np.uint8(0)
@@ -445,9 +484,9 @@ def _layered_chunk(c0, c1, llr_ch, src, llr_max, num_iter, early_stop, rule, alp
                             pp[jj] = pv
                             tot[jj] += pv
                     for s in range(d):
-                        qq = q_buf[s * ng: (s + 1) * ng]
-                        pp = ph_buf[s * ng: (s + 1) * ng]
-                        rr = rmsg[off + s * ng: off + (s + 1) * ng]
+                        qq = q_buf[s * z: s * z + ng]
+                        pp = ph_buf[s * z: s * z + ng]
+                        rr = rmsg[(off + s) * z: (off + s) * z + ng]
                         for jj in range(ng):
                             x = qq[jj]
                             mag = min(_phi(tot[jj] - pp[jj]), llr_max)
@@ -464,7 +503,7 @@ def _layered_chunk(c0, c1, llr_ch, src, llr_max, num_iter, early_stop, rule, alp
                         m2[jj] = _BIG
                         idx[jj] = 0
                     for s in range(d):
-                        qq = q_buf[s * ng: (s + 1) * ng]
+                        qq = q_buf[s * z: s * z + ng]
                         for jj in range(ng):
                             x = qq[jj]
                             sp_[jj] ^= np.uint8(1) if x < zero else np.uint8(0)
@@ -478,8 +517,8 @@ def _layered_chunk(c0, c1, llr_ch, src, llr_max, num_iter, early_stop, rule, alp
                         m1[jj] = min(max(m1[jj] - beta, zero) * alpha, llr_max)
                         m2[jj] = min(max(m2[jj] - beta, zero) * alpha, llr_max)
                     for s in range(d):
-                        qq = q_buf[s * ng: (s + 1) * ng]
-                        rr = rmsg[off + s * ng: off + (s + 1) * ng]
+                        qq = q_buf[s * z: s * z + ng]
+                        rr = rmsg[(off + s) * z: (off + s) * z + ng]
                         for jj in range(ng):
                             x = qq[jj]
                             mag = m2[jj] if idx[jj] == s else m1[jj]
@@ -489,15 +528,20 @@ def _layered_chunk(c0, c1, llr_ch, src, llr_max, num_iter, early_stop, rule, alp
                             qq[jj] = x + rn
                 # ---- posteriors (the check nodes of a layer share no variable node)
                 for s in range(d):
-                    ix = gv[off + s * ng: off + (s + 1) * ng]
-                    qq = q_buf[s * ng: (s + 1) * ng]
-                    for jj in range(ng):
-                        post[ix[jj]] = qq[jj]
+                    base = ls_col[off + s] * z
+                    sh = ls_shift[off + s]
+                    n1 = min(ng, z - sh)
+                    qq = q_buf[s * z: s * z + ng]
+                    pa = post[base + sh: base + sh + n1]
+                    for i in range(n1):
+                        pa[i] = qq[i]
+                    pb = post[base: base + ng - n1]
+                    qb = qq[n1:]
+                    for i in range(ng - n1):
+                        pb[i] = qb[i]
             it_used = it + 1
             if early_stop or it_used == num_iter:
-                for v in range(n_vn):
-                    hd[v] = np.uint8(1) if post[v] <= zero else np.uint8(0)
-                ok = _groups_syndrome_ok(hd, gv, lg_off, lg_n, lg_d, par)
+                ok = _layered_syndrome_ok(post, z, lg_off, lg_n, lg_d, ls_col, ls_shift, par)
                 if early_stop and ok:
                     break
         for i in range(k):
@@ -508,14 +552,16 @@ def _layered_chunk(c0, c1, llr_ch, src, llr_max, num_iter, early_stop, rule, alp
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def _layered_kernel(llr_ch, src, llr_max, num_iter, early_stop, rule, alpha, beta,
-                    lg_off, lg_n, lg_d, gv, k, nchunks, out_bits, out_ok, out_it):
+                    z, lg_off, lg_n, lg_d, ls_col, ls_shift, n_post, k, nchunks,
+                    out_bits, out_ok, out_it):
     n_cw = llr_ch.shape[0]
     for ch in prange(nchunks):
         c0 = (n_cw * ch) // nchunks
         c1 = (n_cw * (ch + 1)) // nchunks
         if c1 > c0:
             _layered_chunk(c0, c1, llr_ch, src, llr_max, num_iter, early_stop, rule, alpha,
-                           beta, lg_off, lg_n, lg_d, gv, k, out_bits, out_ok, out_it)
+                           beta, z, lg_off, lg_n, lg_d, ls_col, ls_shift, n_post, k,
+                           out_bits, out_ok, out_it)
 
 
 # ---------------------------------------------------------------------------
@@ -820,13 +866,13 @@ class FastLDPC5GDecoder:
         self._cg_off = np.asarray(cg_off, np.int64)
         self._cg_n = np.asarray(cg_n, np.int32)
         self._cg_d = np.asarray(cg_d, np.int32)
-        self._cn_vg = cn_vg.astype(np.int32)
+        self._cn_vg = cn_vg.astype(np.uint32)
         self._vg_start = np.asarray(vg_start, np.int32)
         self._vg_d = np.asarray(vg_d, np.int32)
         self._vg_soff = np.asarray(vg_soff[:-1], np.int64)
-        self._vidx = vidx.astype(np.int32)
+        self._vidx = vidx.astype(np.uint32)
         self._src_g = self._src[vperm].copy()
-        self._info_pos = vrank[:k].astype(np.int32)
+        self._info_pos = vrank[:k].astype(np.uint32)
         sc = [(2 * d - 1) * nn for d, nn in zip(cg_d, cg_n)]
         sc += [(2 * d - 1) * (vg_start[h + 1] - vg_start[h]) for h, d in enumerate(vg_d)]
         self._sc_size = int(max([1] + sc))
@@ -836,26 +882,36 @@ class FastLDPC5GDecoder:
 
     # ------------------------------------------------------------------ helpers
     def _build_layers(self, pcm: sp.csr_matrix, z: int) -> None:
-        n_cn = pcm.shape[0]
+        """Layers = base-graph rows; each row of Z (last: fewer) check nodes
+        consists of circulant blocks (column c, shift sh): check node i of the
+        layer connects to variable node c*z + (i + sh) % z."""
+        n_cn, n_vn = pcm.shape
         indptr, indices = pcm.indptr, pcm.indices
-        lg_off, lg_n, lg_d, gv = [0], [], [], []
+        lg_off, lg_n, lg_d, ls_col, ls_shift = [0], [], [], [], []
         for r0 in range(0, n_cn, z):
             rows = np.arange(r0, min(r0 + z, n_cn))
             deg = np.diff(indptr[rows[0]: rows[-1] + 2])
             d = int(deg[0])
             if np.any(deg != d):
-                raise ValueError("encoder.pcm: check nodes of a base-graph row differ in degree.")
+                raise ValueError("encoder.pcm is not quasi-cyclic with lifting size z.")
             cols = np.stack([np.sort(indices[indptr[r]: indptr[r + 1]]) for r in rows])  # [ng, d]
-            if np.unique(cols).size != cols.size:
-                raise ValueError("encoder.pcm: check nodes of a base-graph row share variable nodes.")
-            gv.append(cols.T.ravel())  # slot-major
+            i = np.arange(rows.size)
+            for s in range(d):
+                c = int(cols[0, s]) // z
+                sh = int(cols[0, s]) - c * z
+                if not np.array_equal(cols[:, s], c * z + (i + sh) % z):
+                    raise ValueError("encoder.pcm is not quasi-cyclic with lifting size z.")
+                ls_col.append(c)
+                ls_shift.append(sh)
             lg_n.append(rows.size)
             lg_d.append(d)
-            lg_off.append(lg_off[-1] + rows.size * d)
+            lg_off.append(lg_off[-1] + d)
         self._lg_off = np.asarray(lg_off, np.int64)
-        self._lg_n = np.asarray(lg_n, np.int32)
-        self._lg_d = np.asarray(lg_d, np.int32)
-        self._gv = np.concatenate(gv).astype(np.int32)
+        self._lg_n = np.asarray(lg_n, np.int64)
+        self._lg_d = np.asarray(lg_d, np.int64)
+        self._ls_col = np.asarray(ls_col, np.int64)
+        self._ls_shift = np.asarray(ls_shift, np.int64)
+        self._n_post = int(-(-n_vn // z) * z)
 
     # --------------------------------------------------------------- properties
     @property
@@ -961,8 +1017,9 @@ class FastLDPC5GDecoder:
                           bits, ok, its)
         else:
             _layered_kernel(llr, self._src, llr_max, self._num_iter, self._early_stop, self._rule,
-                            self._alpha, self._beta, self._lg_off, self._lg_n, self._lg_d,
-                            self._gv, self._k, nchunks, bits, ok, its)
+                            self._alpha, self._beta, self._z, self._lg_off, self._lg_n,
+                            self._lg_d, self._ls_col, self._ls_shift, self._n_post, self._k,
+                            nchunks, bits, ok, its)
         return bits, ok, its
 
     def __repr__(self) -> str:
