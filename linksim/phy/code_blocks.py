@@ -64,7 +64,9 @@ def plan_code_blocks(
     """Lay out ``payload_bits`` into code blocks.
 
     :param payload_bits: payload of one sample [bits], > 0.
-    :param code_rate: LDPC rate in [0.2, 0.95], or 1.0 for uncoded transmission.
+    :param code_rate: LDPC rate in [0.2, 0.95], or 1.0 for uncoded transmission. The
+        effective rate ``k / n`` is at most ``code_rate``, except just above 1/5, where
+        whole symbols and 5G's 1/5 floor may leave it slightly above (e.g. 49/240).
     :param bits_per_symbol: bits per QAM symbol; ``n`` is a multiple of it so that
         every codeword fills whole symbols (and Sionna's interleaver applies).
     :param max_block_bits: largest LDPC information block ``k`` (CRC included).

@@ -50,7 +50,8 @@ class OFDMTransceiver(torch.nn.Module):
         """Send symbols over the channel.
 
         :param symbols: ``[batch, num_symbols]`` complex64, average energy 1 per symbol.
-        :param no: noise variance per complex resource element (linear): ``1 / (Es/N0)``.
+        :param no: noise variance per complex resource element (linear): ``1 / (Es/N0)``;
+            a scalar, or ``[batch]`` for one value per sample.
         :return x_hat: ``[batch, num_symbols]`` complex64 LMMSE estimates (unbiased).
         :return no_eff: ``[batch, num_symbols]`` float32 effective noise variance per symbol.
         """
@@ -64,6 +65,10 @@ class OFDMTransceiver(torch.nn.Module):
         x_grid = self._mapper(x)
         h = self.channel.frequency_response(batch * num_slots)
         no_t = torch.as_tensor(no, dtype=torch.float32, device=x_grid.device)
+        if no_t.dim() > 0:  # one N0 per sample: every slot of a sample gets its sample's N0
+            if no_t.numel() != batch:
+                raise ValueError(f"no: expected a scalar or {batch} values (one per sample), got shape {tuple(no_t.shape)}")
+            no_t = no_t.reshape(batch).repeat_interleave(num_slots).reshape(-1, 1, 1, 1, 1)
         y = self._apply_channel(x_grid, h, no_t)
         if self._estimator is None:
             h_hat = self._remove_nulled(h)
