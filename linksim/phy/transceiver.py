@@ -68,7 +68,7 @@ class OFDMTransceiver(torch.nn.Module):
         if no_t.dim() > 0:  # one N0 per sample: every slot of a sample gets its sample's N0
             if no_t.numel() != batch:
                 raise ValueError(f"no: expected a scalar or {batch} values (one per sample), got shape {tuple(no_t.shape)}")
-            no_t = no_t.reshape(batch).repeat_interleave(num_slots).reshape(-1, 1, 1, 1, 1)
+            no_t = no_t.reshape(batch).repeat_interleave(num_slots).reshape(-1, 1, 1)
         y = self._apply_channel(x_grid, h, no_t)
         if self._estimator is None:
             h_hat = self._remove_nulled(h)

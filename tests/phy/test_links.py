@@ -478,3 +478,19 @@ def test_invalid_link_arguments_fail_at_construction(grid, kwargs):
     name = next(k for k in kwargs if k != "code_rate" or len(kwargs) == 1)
     with pytest.raises(ValueError, match=f"^{name}: "):
         DigitalLink(_transceiver(grid), "qpsk", **kwargs)
+
+
+@pytest.mark.parametrize("csi", ["perfect", "ls"])
+def test_one_noise_variance_per_sample_over_multi_slot_payloads(grid, csi):
+    """``no`` of shape [B] applies to every slot of its own sample only."""
+    from linksim.phy.channels import build_channel, channel_class
+    from linksim.phy.transceiver import OFDMTransceiver
+
+    transceiver = OFDMTransceiver(grid, build_channel(channel_class("rayleigh").Params(), grid), csi)
+    link = DigitalLink(transceiver, "qpsk", 1.0)
+    bits = torch.zeros(3, 4 * grid.data_symbols_per_slot * 2 + 17)  # several slots, last one partial
+    res = link(bits, torch.tensor([10.0, 1e-9, 1e-9]))
+    assert res.bit_errors[0] > 0.1 * bits.shape[1]
+    assert res.bit_errors[1:].tolist() == [0, 0]
+    with pytest.raises(ValueError, match="no"):
+        link(bits, torch.tensor([1.0, 1.0]))
