@@ -112,9 +112,11 @@ class Simulation:
             if t.path == "analog":
                 self._links[key] = AnalogLink(transceiver)
             else:
+                phy = self.scenario.phy
                 self._links[key] = DigitalLink(transceiver, t.modulation, t.code_rate, t.ldpc_iterations,
-                                               decoder=self.scenario.phy.decoder,
-                                               max_block_bits=self.scenario.phy.max_code_block_bits)
+                                               decoder=phy.resolved_decoder(self.device.type),
+                                               max_block_bits=phy.max_code_block_bits,
+                                               cn_update=phy.ldpc_cn_update, schedule=phy.ldpc_schedule)
         return self._links[key]
 
     def noise(self, snr_db: float, t: Transport) -> float:

@@ -65,9 +65,26 @@ class OFDMSection(_Strict):
 class PhySection(_Strict):
     ofdm: OFDMSection = Field(default_factory=OFDMSection)
     csi: Literal["perfect", "ls"] = "perfect"
-    decoder: Literal["sionna", "fast"] = Field(default="sionna", description="LDPC decoding backend")
+    decoder: Literal["auto", "sionna", "fast"] = Field(
+        default="auto", description="LDPC decoder: fast (linksim's numba CPU decoder), sionna, or auto (fast on CPU, sionna on CUDA)")
+    ldpc_schedule: Literal["layered", "flooding"] = Field(
+        default="layered", description="check-node schedule of the fast decoder (Sionna's decoder always floods)")
+    ldpc_cn_update: Literal["boxplus-phi", "minsum", "offset-minsum", "normalized-minsum"] = Field(
+        default="boxplus-phi", description="check-node rule")
     max_code_block_bits: int = Field(default=DEFAULT_MAX_BLOCK_BITS, ge=37, le=8448,
                                      description="largest LDPC information block, CRC included [bits]")
+
+    @model_validator(mode="after")
+    def _sionna_rules(self) -> "PhySection":
+        if self.decoder == "sionna" and self.ldpc_cn_update == "normalized-minsum":
+            raise ValueError("ldpc_cn_update: normalized-minsum needs decoder: fast (Sionna's decoder has no such rule)")
+        return self
+
+    def resolved_decoder(self, device_type: str) -> str:
+        """``auto`` -> ``fast`` on a CPU, ``sionna`` on CUDA (where Sionna's decoder runs on the GPU)."""
+        if self.decoder != "auto":
+            return self.decoder
+        return "sionna" if device_type == "cuda" else "fast"
 
     @model_validator(mode="after")
     def _ls_needs_pilots(self) -> "PhySection":

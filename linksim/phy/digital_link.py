@@ -68,7 +68,11 @@ class DigitalLink(torch.nn.Module):
     :param modulation: ``bpsk | qpsk | qam16 | qam64 | qam256``.
     :param code_rate: LDPC rate in [0.2, 0.95], or 1.0 for uncoded.
     :param ldpc_iterations: maximum belief-propagation iterations.
-    :param decoder: ``sionna`` (Sionna's LDPC5GDecoder) or ``fast`` (linksim's CPU decoder).
+    :param decoder: ``sionna`` (Sionna's LDPC5GDecoder, flooding) or ``fast`` (linksim's
+        numba CPU decoder, :class:`~linksim.phy.fast_ldpc.FastLDPC5GDecoder`).
+    :param cn_update: check-node rule (``boxplus-phi | minsum | offset-minsum``, and
+        ``normalized-minsum`` with the fast decoder).
+    :param schedule: ``layered`` or ``flooding`` (fast decoder only; Sionna's floods).
     :param max_block_bits: largest LDPC information block, CRC included.
     :param n_id: scrambling identity (TS 38.211 n_ID, 0..1023).
     """
@@ -79,9 +83,11 @@ class DigitalLink(torch.nn.Module):
         modulation: str = "qam16",
         code_rate: float = 0.5,
         ldpc_iterations: int = 20,
-        decoder: Decoder = "sionna",
+        decoder: Decoder = "fast",
         max_block_bits: int = DEFAULT_MAX_BLOCK_BITS,
         n_id: int = 1,
+        cn_update: str = "boxplus-phi",
+        schedule: str = "layered",
     ) -> None:
         super().__init__()
         try:
@@ -101,6 +107,10 @@ class DigitalLink(torch.nn.Module):
         self.code_rate = float(code_rate)
         self.ldpc_iterations = int(ldpc_iterations)
         self.decoder = decoder
+        self.cn_update = cn_update
+        self.schedule = schedule
+        if decoder == "sionna" and cn_update not in ("boxplus-phi", "minsum", "offset-minsum"):
+            raise ValueError(f"cn_update: Sionna's decoder has no '{cn_update}' rule")
         self.max_block_bits = int(max_block_bits)
         self.n_id = int(n_id)
         self.bits_per_symbol = bits_per_symbol(modulation)
@@ -197,11 +207,12 @@ class DigitalLink(torch.nn.Module):
             if self.decoder == "fast":
                 from .fast_ldpc import FastLDPC5GDecoder
 
-                fast = FastLDPC5GDecoder(encoder, num_iter=self.ldpc_iterations)
+                fast = FastLDPC5GDecoder(encoder, cn_update=self.cn_update, schedule=self.schedule,
+                                         num_iter=self.ldpc_iterations, early_stop=True)
                 decoder = lambda llr: fast(llr).bits  # noqa: E731
             else:
-                decoder = LDPC5GDecoder(encoder, num_iter=self.ldpc_iterations, hard_out=True,
-                                        return_infobits=True, device=dev)
+                decoder = LDPC5GDecoder(encoder, cn_update=self.cn_update, num_iter=self.ldpc_iterations,
+                                        hard_out=True, return_infobits=True, device=dev)
             self._codes[key] = (encoder, decoder)
         return self._codes[key]
 
