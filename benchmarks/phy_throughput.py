@@ -57,7 +57,7 @@ def build_linksim(args) -> DigitalLink:
                                          carrier_frequency_hz=CARRIER, speed_mps=SPEED)
     tr = OFDMTransceiver(grid, build_channel(params, grid), "ls")
     return DigitalLink(tr, MODULATION, code_rate=args.code_rate, ldpc_iterations=args.iterations,
-                       decoder=args.decoder, max_block_bits=args.max_block_bits)
+                       decoder=args.decoder, max_block_bits=args.max_block_bits, schedule=args.schedule)
 
 
 class BareChain:
@@ -93,7 +93,7 @@ class BareChain:
         if args.decoder == "fast":
             from linksim.phy.fast_ldpc import FastLDPC5GDecoder
 
-            fast = FastLDPC5GDecoder(self.ldpc_enc, num_iter=args.iterations)
+            fast = FastLDPC5GDecoder(self.ldpc_enc, num_iter=args.iterations, schedule=args.schedule)
             self.ldpc_dec = lambda llr: fast(llr).bits  # noqa: E731
         else:
             self.ldpc_dec = LDPC5GDecoder(self.ldpc_enc, num_iter=args.iterations, hard_out=True,
@@ -154,6 +154,8 @@ def main(argv=None) -> int:
     ap.add_argument("--code-rate", type=float, default=0.5)
     ap.add_argument("--iterations", type=int, default=20, help="LDPC BP iterations")
     ap.add_argument("--decoder", choices=["sionna", "fast"], default="sionna")
+    ap.add_argument("--schedule", choices=["layered", "flooding"], default="layered",
+                    help="check-node schedule of the fast decoder (Sionna's always floods)")
     ap.add_argument("--snr-db", type=float, default=12.0, help="Es/N0 per data RE [dB]")
     ap.add_argument("--repeats", type=int, default=3, help="timed calls per side (median reported)")
     ap.add_argument("--seed", type=int, default=7)

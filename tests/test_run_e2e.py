@@ -40,9 +40,9 @@ metrics: [ber, bler, mse, psnr, ssim]
 """
 
 
-def _write(tmp_path: Path, csi: str = "perfect") -> Path:
+def _write(tmp_path: Path, csi: str = "perfect", decoder: str = "auto") -> Path:
     path = tmp_path / "tiny.yaml"
-    path.write_text(TINY.format(csi=csi))
+    path.write_text(TINY.format(csi=csi).replace("  csi:", f"  decoder: {decoder}\n  csi:"))
     return path
 
 
@@ -127,10 +127,13 @@ def test_changed_scenario_recomputes_only_what_changed(finished_run, tmp_path, c
     assert "4 points simulated, 12 resumed" in capsys.readouterr().out
 
 
-def test_ls_estimation_runs(tmp_path):
+@pytest.mark.parametrize("decoder", ["sionna", "fast"])
+def test_ls_estimation_runs_with_either_decoder(tmp_path, decoder):
     out = tmp_path / "out"
-    assert main(["run", str(_write(tmp_path, csi="ls")), "--out", str(out), "--quiet"]) == 0
-    assert len(_rows(out / "results.csv")) > 0
+    assert main(["run", str(_write(tmp_path, csi="ls", decoder=decoder)), "--out", str(out), "--quiet"]) == 0
+    by = {(r["codec"], r["channel"], float(r["snr_db"]), r["metric"]): r for r in _rows(out / "results.csv")}
+    assert float(by[("f16-ldpc", "awgn", 30.0, "ber")]["value"]) == 0.0
+    assert float(by[("f16-ldpc", "awgn", 0.0, "bler")]["value"]) > 0.5
 
 
 def test_unwritable_output_is_a_clear_error_before_simulating(tmp_path, capsys):
