@@ -86,6 +86,7 @@ class BareChain:
             self.n -= m
         self.num_slots = max(1, math.ceil(math.ceil(self.C * self.n / m) / self.per_slot))
         self.slot_bits = self.per_slot * m
+        self.bits_per_symbol = m
 
         self.crc_enc = CRCEncoder("CRC24B")
         self.crc_dec = CRCDecoder(self.crc_enc)
@@ -124,7 +125,9 @@ class BareChain:
         y = self.apply_channel(x_grid, h, no_t)
         h_hat, err_var = self.estimator(y, no_t)
         x_hat, no_eff = self.equalizer(y, h_hat, err_var, no_t)
-        llr = self.demapper(x_hat.reshape(B, -1), no_eff.reshape(B, -1))
+        used = -(-self.C * self.n // self.bits_per_symbol)  # symbols that carry coded bits
+        llr = self.demapper(x_hat.reshape(B, -1)[:, :used], no_eff.reshape(B, -1)[:, :used])
+        llr = torch.nn.functional.pad(llr, (0, S * self.slot_bits - llr.shape[1]))
         llr = self.scrambler(llr.reshape(B, S, self.slot_bits), binary=False).reshape(B, -1)
         llr = llr[:, : self.C * self.n].reshape(B, self.C, self.n)
         payload, crc_ok = self.crc_dec(self.ldpc_dec(llr))
@@ -149,8 +152,9 @@ def timed(fn, seed: int) -> tuple[float, tuple[int, int]]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 64, 256, 512])
-    ap.add_argument("--payload-bits", type=int, default=500, help="payload bits per sample")
-    ap.add_argument("--max-block-bits", type=int, default=524, help="largest LDPC info block k (CRC incl.)")
+    # defaults: one LDPC block (k = 1728, n = 3456) that fills exactly one slot's 864 data REs
+    ap.add_argument("--payload-bits", type=int, default=1704, help="payload bits per sample")
+    ap.add_argument("--max-block-bits", type=int, default=1728, help="largest LDPC info block k (CRC incl.)")
     ap.add_argument("--code-rate", type=float, default=0.5)
     ap.add_argument("--iterations", type=int, default=20, help="LDPC BP iterations")
     ap.add_argument("--decoder", choices=["sionna", "fast"], default="sionna")

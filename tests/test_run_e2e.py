@@ -95,6 +95,9 @@ def test_rows_follow_the_contract(finished_run):
     assert by[("f32", "awgn", 30.0, "psnr")]["value"] == "inf"
     # 0 dB uncoded: errors, and fidelity is worse than at 30 dB
     assert float(by[("f32", "awgn", 0.0, "ber")]["value"]) > 0.01
+    # ... and bit errors in exponents create non-finite floats, counted and shown as the policy says
+    assert float(by[("f32", "awgn", 0.0, "nonfinite_rate")]["value"]) > 0
+    assert float(by[("f32", "awgn", 30.0, "nonfinite_rate")]["value"]) == 0
     assert float(by[("analog", "awgn", 0.0, "mse")]["value"]) > float(by[("analog", "awgn", 30.0, "mse")]["value"])
     # confidence intervals bracket the value where they apply, empty where they do not
     r = by[("f32", "awgn", 0.0, "ber")]

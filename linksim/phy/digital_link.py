@@ -159,7 +159,10 @@ class DigitalLink(torch.nn.Module):
         symbols = self._mapper(tx)
 
         x_hat, no_eff = self.transceiver(symbols, no)
-        llr = self._demapper(x_hat, no_eff)
+        # demap only the symbols that carry coded bits: APP demapping is the costliest step
+        # after decoding, and the last slot's padding needs none (its LLRs are left at 0)
+        llr = self._demapper(x_hat[:, : plan.num_symbols], no_eff[:, : plan.num_symbols])
+        llr = torch.nn.functional.pad(llr, (0, plan.num_slots * per_slot_bits - llr.shape[1]))
         llr = scrambler(llr.reshape(batch, plan.num_slots, per_slot_bits), binary=False).reshape(batch, -1)
         llr = llr[:, : lay.coded_bits].reshape(batch, lay.num_blocks, lay.n)
 
