@@ -15,7 +15,7 @@ import sionna.phy
 import torch
 
 import linksim
-from linksim.codecs import AnalogPayload, Codec, CodecContext, DigitalPayload, Transport, codec_class
+from linksim.codecs import AnalogPayload, Codec, CodecContext, Transport, codec_class
 from linksim.data import ImageDataset, load_dataset
 from linksim.metrics.fidelity import fidelity_metric
 from linksim.phy.analog_link import AnalogLink
