@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 LINK_METRICS = ("ber", "bler")
-ACCOUNTING_METRICS = ("channel_uses", "payload_bits", "nonfinite_rate", "fallback_rate")
+ACCOUNTING_METRICS = ("channel_uses", "payload_bits", "nonfinite_rate", "fallback_rate", "infeasible")
 
 SNR_LABEL = "SNR (Es/N0 per RE) [dB]"
 DISTANCE_LABEL = "Distance [m]"

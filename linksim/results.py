@@ -4,7 +4,8 @@
 the moment the point finishes, so an interrupted run resumes where it stopped), the
 resolved scenario and the versions of linksim, torch and sionna. ``results.csv`` is
 derived from it: one row per (codec, channel, snr_db, metric) with the columns
-``codec,channel,snr_db,metric,value,ci_low,ci_high,n``.
+``codec,channel,snr_db,metric,value,ci_low,ci_high,n``, and for a distance sweep a last
+column ``distance_m`` (the SNR of each point, from the link budget, stays in ``snr_db``).
 """
 
 from __future__ import annotations
@@ -24,20 +25,31 @@ import numpy as np
 from linksim.metrics.intervals import clopper_pearson, t_interval
 
 CSV_COLUMNS = ["codec", "channel", "snr_db", "metric", "value", "ci_low", "ci_high", "n"]
+DISTANCE_COLUMN = "distance_m"
 
 
 @dataclass(frozen=True)
 class PointKey:
-    """One sweep point."""
+    """One sweep point: ``snr_db`` [dB] Es/N0 per RE; ``distance_m`` [m] for distance sweeps (else None)."""
 
     codec: str
     channel: str
     snr_db: float
+    distance_m: float | None = None
 
     def group_name(self) -> str:
         """Stable HDF5 group name (labels may hold characters HDF5 paths cannot)."""
-        digest = hashlib.sha1(f"{self.codec}\x00{self.channel}\x00{self.snr_db!r}".encode()).hexdigest()
+        text = f"{self.codec}\x00{self.channel}\x00{self.snr_db!r}"
+        if self.distance_m is not None:
+            text += f"\x00{self.distance_m!r}"
+        digest = hashlib.sha1(text.encode()).hexdigest()
         return f"p_{digest[:20]}"
+
+    def label(self) -> str:
+        """``12.5 dB`` or ``100 m`` (with its SNR) for tables and sample grids."""
+        if self.distance_m is None:
+            return f"{self.snr_db:g} dB"
+        return f"{self.distance_m:g} m"
 
 
 @dataclass
@@ -60,6 +72,8 @@ class PointResult:
     :ivar rates: name -> (events, trials), e.g. ``nonfinite_rate``, ``fallback_rate``.
     :ivar samples: ``[k, C, H, W]`` float32 reconstructions of the first samples (for grids).
     :ivar fingerprint: digest of the scenario parts that determine this point's numbers.
+    :ivar infeasible: with a bandwidth budget: whether the codec did not fit it at this
+        point (None without a budget).
     """
 
     key: PointKey
@@ -70,6 +84,7 @@ class PointResult:
     rates: dict[str, tuple[int, int]] = field(default_factory=dict)
     samples: np.ndarray | None = None
     num_samples: int = 0
+    infeasible: bool | None = None
 
     def rows(self, metrics: list[str]) -> list[dict]:
         """Tidy result rows of this point (see the module docstring).
@@ -82,14 +97,19 @@ class PointResult:
         out: list[dict] = []
 
         def add(metric, value, lo=None, hi=None, n=None):
-            out.append({"codec": k.codec, "channel": k.channel, "snr_db": k.snr_db, "metric": metric,
-                        "value": value, "ci_low": lo, "ci_high": hi, "n": n})
+            row = {"codec": k.codec, "channel": k.channel, "snr_db": k.snr_db, "metric": metric,
+                   "value": value, "ci_low": lo, "ci_high": hi, "n": n}
+            if k.distance_m is not None:
+                row[DISTANCE_COLUMN] = k.distance_m
+            out.append(row)
 
         def binomial(metric, errors, trials):
             if trials > 0:
                 lo, hi = clopper_pearson(errors, trials)
                 add(metric, errors / trials, lo, hi, trials)
 
+        if self.infeasible is not None:
+            add("infeasible", 1.0 if self.infeasible else 0.0, None, None, self.num_samples)
         if self.links:
             total = LinkCounts()
             for s in self.links.values():
@@ -171,8 +191,7 @@ class ResultStore:
         out = {}
         with h5py.File(self.path, "r") as f:
             for g in f.get("points", {}).values():
-                key = PointKey(str(g.attrs["codec"]), str(g.attrs["channel"]), float(g.attrs["snr_db"]))
-                out[key] = str(g.attrs["fingerprint"])
+                out[_key(g)] = str(g.attrs["fingerprint"])
         return out
 
     def write(self, r: PointResult) -> None:
@@ -185,6 +204,10 @@ class ResultStore:
             g = points.create_group(name)
             g.attrs.update({"codec": r.key.codec, "channel": r.key.channel, "snr_db": r.key.snr_db,
                             "seed": str(r.seed), "fingerprint": r.fingerprint, "num_samples": r.num_samples})
+            if r.key.distance_m is not None:
+                g.attrs["distance_m"] = r.key.distance_m
+            if r.infeasible is not None:
+                g.attrs["infeasible"] = bool(r.infeasible)
             g.attrs["links"] = json.dumps({k: v.__dict__ for k, v in r.links.items()})
             g.attrs["rates"] = json.dumps({k: [int(a), int(b)] for k, (a, b) in r.rates.items()})
             ps = g.create_group("per_sample")
@@ -201,9 +224,10 @@ class ResultStore:
         out = []
         with h5py.File(self.path, "r") as f:
             for g in f.get("points", {}).values():
-                key = PointKey(str(g.attrs["codec"]), str(g.attrs["channel"]), float(g.attrs["snr_db"]))
-                r = PointResult(key=key, seed=int(g.attrs["seed"]), fingerprint=str(g.attrs["fingerprint"]),
+                r = PointResult(key=_key(g), seed=int(g.attrs["seed"]), fingerprint=str(g.attrs["fingerprint"]),
                                 num_samples=int(g.attrs["num_samples"]))
+                if "infeasible" in g.attrs:
+                    r.infeasible = bool(g.attrs["infeasible"])
                 r.links = {k: LinkCounts(**v) for k, v in json.loads(g.attrs["links"]).items()}
                 r.rates = {k: (a, b) for k, (a, b) in json.loads(g.attrs["rates"]).items()}
                 r.per_sample = {name.replace("|", "/"): ds[()] for name, ds in g["per_sample"].items()}
@@ -223,6 +247,11 @@ class ResultStore:
                     del points[name]
 
 
+def _key(g) -> PointKey:
+    distance = float(g.attrs["distance_m"]) if "distance_m" in g.attrs else None
+    return PointKey(str(g.attrs["codec"]), str(g.attrs["channel"]), float(g.attrs["snr_db"]), distance)
+
+
 def _fmt(v) -> str:
     if v is None:
         return ""
@@ -234,16 +263,20 @@ def _fmt(v) -> str:
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
-    """Write rows to ``path`` atomically (temporary file, fsync, rename)."""
+    """Write rows to ``path`` atomically (temporary file, fsync, rename).
+
+    Columns: :data:`CSV_COLUMNS`, plus ``distance_m`` last when any row has one.
+    """
     path = Path(path)
+    columns = CSV_COLUMNS + ([DISTANCE_COLUMN] if any(r.get(DISTANCE_COLUMN) is not None for r in rows) else [])
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".results-", suffix=".csv")
     try:
         with os.fdopen(fd, "w", newline="") as fh:
             w = csv.writer(fh)
-            w.writerow(CSV_COLUMNS)
+            w.writerow(columns)
             for r in rows:
-                w.writerow([_fmt(r.get(c)) for c in CSV_COLUMNS])
+                w.writerow([_fmt(r.get(c)) for c in columns])
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -260,5 +293,7 @@ def read_csv(path: Path) -> list[dict]:
             row: dict = {"codec": r["codec"], "channel": r["channel"], "metric": r["metric"]}
             for c in ("snr_db", "value", "ci_low", "ci_high", "n"):
                 row[c] = float(r[c]) if r[c] != "" else None
+            if r.get(DISTANCE_COLUMN) not in (None, ""):
+                row[DISTANCE_COLUMN] = float(r[DISTANCE_COLUMN])
             rows.append(row)
     return rows

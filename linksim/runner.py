@@ -48,6 +48,8 @@ def resolve_device(name: str) -> torch.device:
 def point_seed(scenario_seed: int, key: PointKey) -> int:
     """Seed of one point: depends only on the scenario seed and the point itself."""
     text = f"{scenario_seed}|{key.codec}|{key.channel}|{key.snr_db!r}"
+    if key.distance_m is not None:
+        text += f"|{key.distance_m!r}m"
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") % (2**63)
 
 
@@ -82,7 +84,7 @@ class Simulation:
                 device=device,
                 sample_shape=tuple(dataset.images.shape[1:]),
                 channel_uses=_channel_uses_fn(transports, grid, sc.phy.max_code_block_bits),
-                budget_channel_uses=sc.budget.channel_uses,
+                budget_channel_uses=sc.budget_channel_uses(),
                 seed=sc.seed,
                 max_block_bits=sc.phy.max_code_block_bits,
             )
@@ -90,7 +92,9 @@ class Simulation:
         return cls(sc, device, dataset, grid, channels, codecs)
 
     def points(self) -> list[PointKey]:
-        return [PointKey(c, ch, snr) for c in self.codecs for ch in self.channels for snr in self.scenario.snr_points()]
+        """Every sweep point: codec x channel x SNR (or distance, with the link budget's SNR)."""
+        sweep = self.scenario.sweep_points()
+        return [PointKey(c, ch, snr, d) for c in self.codecs for ch in self.channels for snr, d in sweep]
 
     def fingerprint(self, key: PointKey) -> str:
         """Digest of every scenario part that determines the numbers of ``key``."""
@@ -102,6 +106,10 @@ class Simulation:
             "channel": sc.channel_params[j].model_dump(mode="json"), "codec": sc.codecs[i].model_dump(mode="json"),
             "snr_type": sc.sweep.snr_type, "metrics": sc.metrics, "version": linksim.__version__,
         }
+        if sc.budget.is_set():  # codecs adapt to the budget, and it decides feasibility
+            parts["budget"] = sc.budget_channel_uses()
+        if key.distance_m is not None:
+            parts["link_budget"] = sc.link_budget.model_dump(mode="json")
         return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
     def link(self, channel: str, t: Transport) -> torch.nn.Module:
@@ -162,7 +170,10 @@ class Simulation:
         seed = point_seed(self.scenario.seed, key)
         sionna.phy.config.seed = seed  # Sionna draws noise and fading from its seeded generators
         codec = self.codecs[key.codec]
+        self.channels[key.channel].point_distance_m = key.distance_m
         result = PointResult(key=key, seed=seed, fingerprint=self.fingerprint(key))
+        budget = self.scenario.budget_channel_uses()
+        over_budget = 0
         per_sample: dict[str, list[np.ndarray]] = {}
         rates: dict[str, list[int]] = {}
         samples = []
@@ -174,6 +185,15 @@ class Simulation:
         for _, x in self.batches():
             x = x.to(self.device)
             sent = codec.encode(x)
+            if budget is not None:
+                need = required_channel_uses(codec, sent)
+                over_budget += int((need > budget).sum())
+                if result.num_samples == 0 and codec.payload_bits() is not None and bool((need > budget).all()):
+                    # a fixed-size codec that cannot fit: infeasible, nothing to simulate
+                    collect("channel_uses", need)
+                    result.num_samples = x.shape[0]
+                    on_batch()
+                    break
             received = {}
             uses = torch.zeros(x.shape[0], dtype=torch.int64)
             payload = torch.zeros(x.shape[0], dtype=torch.int64)
@@ -214,10 +234,29 @@ class Simulation:
             on_batch()
             if self._target_reached(result):
                 break
+        if budget is not None:
+            result.infeasible = over_budget > 0
         result.per_sample = {k: np.concatenate(v) for k, v in per_sample.items()}
         result.rates = {k: (a, b) for k, (a, b) in rates.items()}
         result.samples = np.concatenate(samples)[:SAMPLES_PER_GRID] if samples else None
         return result
+
+
+def required_channel_uses(codec: Codec, sent: dict) -> torch.Tensor:
+    """Data resource elements ``[B]`` (int64) each sample of an encoded batch needs, before any channel."""
+    batch = None
+    total = None
+    for name, item in sent.items():
+        if isinstance(item, AnalogPayload):
+            batch = item.values.shape[0]
+            n = torch.full((batch,), math.ceil(item.values[0].numel() / 2), dtype=torch.int64)
+        else:
+            batch = item.bits.shape[0]
+            lengths = item.lengths.cpu().tolist() if item.lengths is not None else [item.bits.shape[1]] * batch
+            uses = {b: codec.context.channel_uses(name, int(b)) for b in set(lengths)}
+            n = torch.tensor([uses[b] for b in lengths], dtype=torch.int64)
+        total = n if total is None else total + n
+    return total if total is not None else torch.zeros(0, dtype=torch.int64)
 
 
 def _channel_uses_fn(transports: dict[str, Transport], grid: OFDMGrid, max_block_bits: int) -> Callable[[str, int], int]:
@@ -242,6 +281,7 @@ class RunSummary:
     elapsed_s: float
     results: list[PointResult]
     skipped: list[PointKey] = field(default_factory=list)
+    range_rows: list[dict] = field(default_factory=list)
 
 
 def run_scenario(sc: Scenario, out_dir: Path, force: bool = False, progress=None) -> RunSummary:
@@ -295,7 +335,61 @@ def run_scenario(sc: Scenario, out_dir: Path, force: bool = False, progress=None
     order = {k: i for i, k in enumerate(sim.points())}
     results.sort(key=lambda r: order.get(r.key, len(order)))
     write_outputs(sc, sim.dataset, results, out_dir)
-    return RunSummary(out_dir, len(todo) - len(skipped), len(current), time.perf_counter() - t0, results, skipped)
+    ranges = range_rows(sc, result_rows(sc, results)) if sc.is_distance_sweep() and sc.targets else []
+    if ranges:
+        write_range_csv(ranges, out_dir / "range.csv")
+    return RunSummary(out_dir, len(todo) - len(skipped), len(current), time.perf_counter() - t0, results, skipped,
+                      ranges)
+
+
+#: fidelity metrics where smaller is better: "meets a target" means <= for them, >= for the rest
+LOWER_IS_BETTER = frozenset({"mse", "lpips"})
+RANGE_COLUMNS = ["codec", "channel", "metric", "target", "max_distance_m", "snr_db", "value"]
+
+
+def meets(metric: str, value: float | None, target: float) -> bool:
+    """Whether ``value`` of ``metric`` meets ``target`` (<= for mse/lpips, >= otherwise)."""
+    if value is None or math.isnan(value):
+        return False
+    return value <= target if metric in LOWER_IS_BETTER else value >= target
+
+
+def range_rows(sc: Scenario, rows: list[dict]) -> list[dict]:
+    """The maximum range of every codec x channel x target of a distance sweep.
+
+    ``max_distance_m`` is the largest swept distance [m] at which the codec fits the
+    bandwidth budget (no ``infeasible`` row of value 1) and its fidelity meets the
+    target; None when no distance does. ``snr_db`` and ``value`` are that point's.
+    """
+    infeasible = {(r["codec"], r["channel"], r.get("distance_m")) for r in rows
+                  if r["metric"] == "infeasible" and r["value"] == 1.0}
+    pairs = list(dict.fromkeys((r["codec"], r["channel"]) for r in rows))
+    out = []
+    for codec, channel in pairs:
+        for metric, target in sc.targets.items():
+            best = None
+            for r in rows:
+                if (r["codec"], r["channel"], r["metric"]) != (codec, channel, metric):
+                    continue
+                if (codec, channel, r.get("distance_m")) in infeasible or not meets(metric, r["value"], target):
+                    continue
+                if best is None or r["distance_m"] > best["distance_m"]:
+                    best = r
+            out.append({"codec": codec, "channel": channel, "metric": metric, "target": target,
+                        "max_distance_m": best["distance_m"] if best else None,
+                        "snr_db": best["snr_db"] if best else None, "value": best["value"] if best else None})
+    return out
+
+
+def write_range_csv(rows: list[dict], path: Path) -> None:
+    """``range.csv``: columns :data:`RANGE_COLUMNS`; an empty ``max_distance_m`` means never met."""
+    import csv
+
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(RANGE_COLUMNS)
+        for r in rows:
+            w.writerow(["" if r[c] is None else (f"{r[c]:.6g}" if isinstance(r[c], float) else r[c]) for c in RANGE_COLUMNS])
 
 
 def _below_is_error_free(key: PointKey, by_snr: list[PointKey], done: dict[PointKey, PointResult]) -> bool:
@@ -328,7 +422,7 @@ def write_outputs(sc: Scenario, dataset: ImageDataset, results: list[PointResult
         if r.samples is not None:
             by_pair.setdefault((r.key.codec, r.key.channel), []).append(r)
     for (codec, channel), points in by_pair.items():
-        recon = {f"{r.key.snr_db:g} dB": torch.from_numpy(r.samples) for r in points}
+        recon = {r.key.label(): torch.from_numpy(r.samples) for r in points}
         path = out_dir / "samples" / f"{codec}__{channel}.png"
         written.append(save_sample_grid(originals[: len(points[0].samples)], recon, path, title=f"{codec} over {channel}"))
     return written

@@ -112,7 +112,11 @@ class SNRRange(_Strict):
 
 
 class SweepSection(_Strict):
-    snr_db: list[float] | SNRRange = Field(description="SNR points [dB] (Es/N0 per data RE unless snr_type: ebn0)")
+    snr_db: list[float] | SNRRange | None = Field(
+        default=None, description="SNR points [dB] (Es/N0 per data RE unless snr_type: ebn0); or distance_m")
+    distance_m: list[float] | None = Field(
+        default=None, max_length=MAX_SNR_POINTS,
+        description="distances [m] (2D BS-UT distance); each point's SNR comes from link_budget")
     snr_type: Literal["esn0", "ebn0"] = "esn0"
     target_block_errors: int | None = Field(default=None, ge=1, description="stop a point once this many block errors are seen")
     target_bit_errors: int | None = Field(default=None, ge=1, description="stop a point once this many bit errors are seen")
@@ -139,6 +143,8 @@ class SweepSection(_Strict):
     @field_validator("snr_db")
     @classmethod
     def _points(cls, v):
+        if v is None:
+            return v
         values = v.values() if isinstance(v, SNRRange) else v
         if not values:
             raise ValueError("no SNR point")
@@ -150,13 +156,104 @@ class SweepSection(_Strict):
             raise ValueError("SNR points repeat")
         return v
 
+    @field_validator("distance_m")
+    @classmethod
+    def _distances(cls, v):
+        if v is None:
+            return v
+        if not v:
+            raise ValueError("no distance")
+        if any(not math.isfinite(x) or x <= 0 for x in v):
+            raise ValueError("distances must be finite and > 0 m")
+        if len(set(v)) != len(v):
+            raise ValueError("distances repeat")
+        return v
+
+    @model_validator(mode="after")
+    def _one_axis(self) -> "SweepSection":
+        if (self.snr_db is None) == (self.distance_m is None):
+            raise ValueError("give exactly one of snr_db and distance_m")
+        if self.distance_m is not None and self.snr_type != "esn0":
+            raise ValueError("snr_type: a distance sweep's SNR is the link budget's Es/N0; use snr_type: esn0")
+        return self
+
     def snr_points(self) -> list[float]:
-        """The SNR points [dB], in the order given."""
+        """The SNR points [dB], in the order given (empty for a distance sweep)."""
+        if self.snr_db is None:
+            return []
         return [float(x) for x in (self.snr_db.values() if isinstance(self.snr_db, SNRRange) else self.snr_db)]
+
+    def distance_points(self) -> list[float]:
+        """The distances [m] of a distance sweep, in the order given (empty for an SNR sweep)."""
+        return [float(x) for x in (self.distance_m or [])]
 
 
 class BudgetSection(_Strict):
+    """Bandwidth budget per sample: ``channel_uses`` directly, or ``bandwidth_hz`` x ``duration_s``."""
+
     channel_uses: int | None = Field(default=None, ge=1, description="resource elements per sample")
+    bandwidth_hz: float | None = Field(default=None, gt=0, le=1e12, description="bandwidth [Hz] (with duration_s)")
+    duration_s: float | None = Field(default=None, gt=0, le=1e6, description="air time per sample [s] (with bandwidth_hz)")
+
+    @model_validator(mode="after")
+    def _forms(self) -> "BudgetSection":
+        if (self.bandwidth_hz is None) != (self.duration_s is None):
+            raise ValueError("bandwidth_hz and duration_s go together")
+        if self.channel_uses is not None and self.bandwidth_hz is not None:
+            raise ValueError("give channel_uses or bandwidth_hz + duration_s, not both")
+        return self
+
+    def is_set(self) -> bool:
+        return self.channel_uses is not None or self.bandwidth_hz is not None
+
+
+class PathlossSection(_Strict):
+    """``link_budget.pathloss``: the model, LoS/NLoS, and optional heights [m]."""
+
+    model: Literal["free_space", "umi", "uma", "rma"]
+    los: bool = False
+    h_bs_m: float | None = Field(default=None, gt=0, le=1000, description="BS height [m] (default 10 / 25 / 35 m)")
+    h_ut_m: float = Field(default=1.5, ge=1.0, le=22.5, description="UT height [m]")
+    building_height_m: float = Field(default=5.0, ge=5.0, le=50.0, description="RMa average building height h [m]")
+    street_width_m: float = Field(default=20.0, ge=5.0, le=50.0, description="RMa average street width W [m]")
+
+    def model_object(self):
+        from linksim.phy.pathloss import PathlossModel
+
+        return PathlossModel(self.model, self.los, self.h_bs_m, self.h_ut_m, self.building_height_m, self.street_width_m)
+
+
+class LinkBudgetSection(_Strict):
+    """``link_budget``: distance -> received SNR (see :mod:`linksim.phy.link_budget`)."""
+
+    tx_power_dbm: float = Field(ge=-100, le=100)
+    tx_antenna_gain_dbi: float = Field(default=0.0, ge=-50, le=60)
+    rx_antenna_gain_dbi: float = Field(default=0.0, ge=-50, le=60)
+    other_losses_db: float = Field(default=0.0, ge=0, le=300)
+    carrier_frequency_hz: float = Field(gt=0, le=1e12)
+    bandwidth_hz: float = Field(gt=0, le=1e12)
+    noise_figure_db: float = Field(default=7.0, ge=0, le=100)
+    temperature_k: float = Field(default=290.0, gt=0, le=10000)
+    pathloss: PathlossSection
+    shadowing_margin_db: float = Field(default=0.0, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _frequency(self) -> "LinkBudgetSection":
+        from linksim.phy.pathloss import PathlossRangeError
+
+        try:
+            self.pathloss.model_object().check_frequency(self.carrier_frequency_hz)
+        except PathlossRangeError as e:
+            raise ValueError(f"carrier_frequency_hz: {e}") from None
+        return self
+
+    def budget(self):
+        """The :class:`~linksim.phy.link_budget.LinkBudget` of this section."""
+        from linksim.phy.link_budget import LinkBudget
+
+        return LinkBudget(self.tx_power_dbm, self.tx_antenna_gain_dbi, self.rx_antenna_gain_dbi, self.other_losses_db,
+                          self.carrier_frequency_hz, self.bandwidth_hz, self.noise_figure_db, self.temperature_k,
+                          self.pathloss.model_object(), self.shadowing_margin_db)
 
 
 class CodecSection(_Strict):
@@ -184,8 +281,11 @@ class Scenario(_Strict):
     channels: list[dict[str, Any]] = Field(min_length=1, max_length=100)
     sweep: SweepSection
     budget: BudgetSection = Field(default_factory=BudgetSection)
+    link_budget: LinkBudgetSection | None = None
     codecs: list[CodecSection] = Field(min_length=1, max_length=100)
     metrics: list[str] = Field(default_factory=lambda: ["ber", "bler", "mse", "psnr", "ssim"], max_length=100)
+    targets: dict[str, float] = Field(default_factory=dict, max_length=100,
+                                      description="fidelity targets, e.g. {psnr: 25}: the range table reports where each is met")
 
     # resolved forms, filled by load/validate (not part of the file)
     _channels: list[ChannelParams] = []
@@ -230,6 +330,31 @@ class Scenario(_Strict):
 
     def snr_points(self) -> list[float]:
         return self.sweep.snr_points()
+
+    def is_distance_sweep(self) -> bool:
+        return self.sweep.distance_m is not None
+
+    def sweep_points(self) -> list[tuple[float, float | None]]:
+        """``(snr_db, distance_m)`` of every sweep point: the SNR list with ``None``, or each
+        distance with the link budget's Es/N0 per resource element there."""
+        if not self.is_distance_sweep():
+            return [(s, None) for s in self.snr_points()]
+        lb = self.link_budget.budget()
+        return [(round(lb.snr_db(d), 10), d) for d in self.sweep.distance_points()]
+
+    def budget_channel_uses(self) -> int | None:
+        """The bandwidth budget in resource elements per sample, or None (see :func:`budget_channel_uses`)."""
+        b = self.budget
+        if b.channel_uses is not None:
+            return b.channel_uses
+        if b.bandwidth_hz is None:
+            return None
+        from linksim.phy.link_budget import budget_channel_uses
+
+        o = self.phy.ofdm
+        data_per_slot = o.num_ofdm_symbols * o.fft_size - len(set(o.pilot_ofdm_symbol_indices)) * o.fft_size
+        slot_s = o.num_ofdm_symbols * (o.fft_size + o.cyclic_prefix_length) / (o.fft_size * o.subcarrier_spacing_hz)
+        return budget_channel_uses(b.bandwidth_hz, b.duration_s, data_per_slot, o.fft_size, o.subcarrier_spacing_hz, slot_s)
 
 
 def _loc(loc: tuple) -> str:
@@ -293,6 +418,21 @@ def validate_scenario(raw: Any, base_dir: Path | None = None) -> Scenario:
         except ValueError as e:
             problems.append(f"channels[{i}].model: {e}")
             continue
+        if params.model in ("umi", "uma"):  # geometry defaults from the link budget
+            lb = sc.link_budget
+            fill = {}
+            if params.carrier_frequency_hz is None:
+                fill["carrier_frequency_hz"] = lb.carrier_frequency_hz if lb is not None else 3.5e9
+            if params.los is None:
+                fill["los"] = lb.pathloss.los if lb is not None else False
+            if params.h_bs_m is None and lb is not None and lb.pathloss.model == params.model:
+                fill["h_bs_m"] = lb.pathloss.h_bs_m
+            params = params.model_copy(update=fill)
+            if sc.is_distance_sweep():
+                bad = [d for d in sc.sweep.distance_points() if not 10.0 <= d <= 5000.0]
+                if bad:
+                    problems.append(f"channels[{i}]: {params.model} fading is defined for distances in [10, 5000] m, "
+                                    f"the sweep has {bad}")
         channels.append(params)
         label = params.label()
         if label in labels:
@@ -317,6 +457,25 @@ def validate_scenario(raw: Any, base_dir: Path | None = None) -> Scenario:
             transports.append(cls.resolve_transports(dict(c.streams)))
         except ValueError as e:
             problems.append(f"codecs[{i}].streams: {e}")
+
+    if sc.is_distance_sweep():
+        if sc.link_budget is None:
+            problems.append("sweep.distance_m: a distance sweep needs a link_budget section")
+        else:
+            pl = sc.link_budget.pathloss.model_object()
+            for d in sc.sweep.distance_points():
+                try:
+                    pl.check_distance(d)
+                except ValueError as e:
+                    problems.append(f"sweep.distance_m: {e}")
+    for name in sc.targets:
+        if name in LINK_METRICS or name not in known_fidelity_metrics():
+            problems.append(f"targets.{name}: not a fidelity metric (known: {', '.join(known_fidelity_metrics())})")
+        elif name not in sc.metrics:
+            problems.append(f"targets.{name}: add '{name}' to metrics to have it measured")
+    if sc.budget.bandwidth_hz is not None and sc.budget_channel_uses() < 1:
+        problems.append("budget: bandwidth_hz x duration_s give less than one resource element "
+                        "(duration shorter than a slot, or bandwidth narrower than a subcarrier)")
 
     if sc.sweep.snr_type == "ebn0":
         for i, t in enumerate(transports):

@@ -72,7 +72,7 @@ def test_shipped_scenarios_validate(path):
     assert sc.name
     assert len(sc.channel_params) == len(sc.channels)
     assert len(sc.codec_params) == len(sc.codecs) == len(sc.transports)
-    assert sc.snr_points()
+    assert sc.sweep_points()  # SNR points, or distances with their link-budget SNR
 
 
 def test_quickstart_resolves_as_documented():

@@ -53,10 +53,15 @@ class ChannelModel(torch.nn.Module):
         """Name of this channel in results and plots."""
         return self.params.label()
 
-    def frequency_response(self, num_slots: int) -> torch.Tensor:
+    #: distance [m] of the sweep point being simulated (set by the runner; None in SNR sweeps)
+    point_distance_m: float | None = None
+
+    def frequency_response(self, num_slots: int, distance_m: float | None = None) -> torch.Tensor:
         """Draw channel realisations.
 
         :param num_slots: number of independent slots.
+        :param distance_m: BS-UT distance [m] of the point, for models whose small-scale
+            fading depends on the geometry (``umi``, ``uma``); ignored by the others.
         :return h_freq: ``[num_slots, 1, 1, 1, 1, num_ofdm_symbols, fft_size]`` complex64.
         """
         raise NotImplementedError
@@ -104,7 +109,7 @@ class _SionnaChannel(ChannelModel):
     def _sionna_model(self):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def frequency_response(self, num_slots: int) -> torch.Tensor:
+    def frequency_response(self, num_slots: int, distance_m: float | None = None) -> torch.Tensor:
         return self._generate(int(num_slots))
 
 
@@ -115,7 +120,7 @@ class AWGNChannel(ChannelModel):
     class Params(ChannelParams):
         model: Literal["awgn"] = "awgn"
 
-    def frequency_response(self, num_slots: int) -> torch.Tensor:
+    def frequency_response(self, num_slots: int, distance_m: float | None = None) -> torch.Tensor:
         g = self.grid
         shape = (int(num_slots), 1, 1, 1, 1, g.num_ofdm_symbols, g.fft_size)
         return torch.ones(shape, dtype=torch.complex64, device=g.device)
@@ -190,3 +195,93 @@ class CDLChannel(_SionnaChannel):
             max_speed=p.speed_mps,
             device=dev,
         )
+
+
+class _SystemLevelParams(ChannelParams):
+    carrier_frequency_hz: float | None = Field(
+        default=None, gt=0, le=100e9, description="carrier [Hz]; default: link_budget.carrier_frequency_hz, else 3.5 GHz")
+    los: bool | None = Field(default=None, description="LoS (true) or NLoS; default: link_budget.pathloss.los, else NLoS")
+    distance_m: float = Field(default=100.0, ge=10.0, le=5000.0,
+                              description="BS-UT distance [m] used when the sweep is over SNR, not distance")
+    speed_mps: float = Field(default=0.0, ge=0, le=500, description="user speed [m/s]")
+    h_bs_m: float | None = Field(default=None, gt=1.0, le=1000, description="BS height [m] (default 10 m UMi, 25 m UMa)")
+    h_ut_m: float = Field(default=1.5, gt=1.0, le=22.5, description="UT height [m]")
+
+    def default_label(self) -> str:
+        return f"{self.model}-{'los' if self.los else 'nlos'}"
+
+
+class _SystemLevelChannel(ChannelModel):
+    """TR 38.901 UMi / UMa small-scale fading (Sionna), one BS and one UT at the point's distance.
+
+    Path loss and shadow fading are disabled (``enable_pathloss=False``,
+    ``enable_shadow_fading=False``): the link budget accounts for them, so the channel
+    keeps the unit average gain every linksim channel has. Single omni antennas at both
+    ends (downlink), UT outdoors, LoS state forced to ``los``. Sionna's UMi/UMa need
+    ``set_topology`` with the batch size of the call: the topology is set on every call
+    (one slot = one batch element = one independent drop of the large-scale parameters).
+    With path loss and shadowing off, Sionna's cluster powers sum to one, so
+    E|h|^2 = 1 over realisations without any rescaling (checked in the tests, LoS and
+    NLoS, near and far).
+    """
+
+    _sionna_class: ClassVar[str] = ""
+    _default_h_bs: ClassVar[float] = 10.0
+
+    def __init__(self, params: "_SystemLevelParams", grid: OFDMGrid) -> None:
+        super().__init__(params, grid)
+        dev = grid.device
+        fc = params.carrier_frequency_hz or 3.5e9
+
+        def omni():
+            return tr38901.PanelArray(num_rows_per_panel=1, num_cols_per_panel=1, polarization="single",
+                                      polarization_type="V", antenna_pattern="omni", carrier_frequency=fc, device=dev)
+
+        cls = getattr(tr38901, self._sionna_class)
+        self._model = cls(carrier_frequency=fc, o2i_model="low", ut_array=omni(), bs_array=omni(), direction="downlink",
+                          enable_pathloss=False, enable_shadow_fading=False, always_generate_lsp=True, device=dev)
+        self._generate = GenerateOFDMChannel(self._model, grid.resource_grid, normalize_channel=False, device=dev)
+
+    def _topology(self, num_slots: int, distance_m: float) -> None:
+        p = self.params
+        dev = self.grid.device
+        h_bs = p.h_bs_m if p.h_bs_m is not None else self._default_h_bs
+        f32 = {"dtype": torch.float32, "device": dev}
+        ut_loc = torch.tensor([float(distance_m), 0.0, p.h_ut_m], **f32).expand(num_slots, 1, 3).contiguous()
+        bs_loc = torch.tensor([0.0, 0.0, h_bs], **f32).expand(num_slots, 1, 3).contiguous()
+        zeros = torch.zeros(num_slots, 1, 3, **f32)
+        velocity = torch.zeros(num_slots, 1, 3, **f32)
+        velocity[..., 0] = p.speed_mps
+        if getattr(self, "_topology_batch", None) not in (None, num_slots):
+            self._model.reset_topology()  # Sionna refuses a new batch size otherwise
+        self._topology_batch = num_slots
+        self._model.set_topology(ut_loc=ut_loc, bs_loc=bs_loc, ut_orientations=zeros, bs_orientations=zeros.clone(),
+                                 ut_velocities=velocity, in_state=torch.zeros(num_slots, 1, dtype=torch.bool, device=dev),
+                                 los=bool(p.los))
+
+    def frequency_response(self, num_slots: int, distance_m: float | None = None) -> torch.Tensor:
+        d = float(distance_m if distance_m is not None else self.params.distance_m)
+        self._topology(int(num_slots), d)
+        return self._generate(int(num_slots))
+
+
+@register_channel("umi")
+class UMiChannel(_SystemLevelChannel):
+    """3GPP TR 38.901 UMi-Street Canyon fading (Sionna ``tr38901.UMi``), path loss off."""
+
+    class Params(_SystemLevelParams):
+        model: Literal["umi"] = "umi"
+
+    _sionna_class = "UMi"
+    _default_h_bs = 10.0
+
+
+@register_channel("uma")
+class UMaChannel(_SystemLevelChannel):
+    """3GPP TR 38.901 UMa fading (Sionna ``tr38901.UMa``), path loss off."""
+
+    class Params(_SystemLevelParams):
+        model: Literal["uma"] = "uma"
+
+    _sionna_class = "UMa"
+    _default_h_bs = 25.0

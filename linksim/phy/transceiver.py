@@ -63,7 +63,7 @@ class OFDMTransceiver(torch.nn.Module):
             symbols = torch.nn.functional.pad(symbols, (0, pad))
         x = symbols.reshape(batch * num_slots, 1, 1, per_slot)
         x_grid = self._mapper(x)
-        h = self.channel.frequency_response(batch * num_slots)
+        h = self.channel.frequency_response(batch * num_slots, distance_m=self.channel.point_distance_m)
         no_t = torch.as_tensor(no, dtype=torch.float32, device=x_grid.device)
         if no_t.dim() > 0:  # one N0 per sample: every slot of a sample gets its sample's N0
             if no_t.numel() != batch:
