@@ -34,6 +34,13 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list codecs, channel models, metrics and data sources")
     pl = sub.add_parser("plot", help="redraw the figures of a finished run from its results.csv")
     pl.add_argument("run_dir", type=Path)
+    from linksim.codecs.hsc.training import add_train_arguments
+
+    add_train_arguments(sub.add_parser("train", help="train a codec's models (hsc: the VAE / VQ-VAE semantic model)"))
+    b = sub.add_parser("budget", help="print the link budget of a scenario at each distance (no simulation)")
+    b.add_argument("scenario", type=Path)
+    b.add_argument("--distance", type=float, action="append", default=None,
+                   help="distance [m] (repeatable; default: the sweep's distances)")
     return p
 
 
@@ -56,6 +63,12 @@ def main(argv: list[str] | None = None) -> int:
             return _list(out)
         if args.command == "plot":
             return _plot(args, out)
+        if args.command == "train":
+            from linksim.codecs.hsc.training import run_train
+
+            return run_train(args, out)
+        if args.command == "budget":
+            return _budget(args, out)
     except ScenarioError as e:
         for line in e.problems:
             err.print(line, markup=False, highlight=False)
@@ -113,7 +126,8 @@ class _RichProgress:
         self._task = self._p.add_task(label, total=total)
 
     def point(self, key) -> None:
-        self._p.update(self._task, description=f"{key.codec} | {key.channel} | {key.snr_db:g} dB")
+        where = f"{key.snr_db:g} dB" if key.distance_m is None else f"{key.distance_m:g} m ({key.snr_db:.1f} dB)"
+        self._p.update(self._task, description=f"{key.codec} | {key.channel} | {where}")
 
     def advance(self, steps: int = 1) -> None:
         self._p.advance(self._task, steps)
@@ -131,6 +145,7 @@ def _run(args, out: Console) -> int:
                       TimeRemainingColumn(), console=out, transient=False) as progress:
             summary = run_scenario(sc, out_dir, force=args.force, progress=_RichProgress(progress))
         _summary_table(sc, summary, out)
+        _range_table(sc, summary, out)
     if summary.skipped:
         out.print(f"{len(summary.skipped)} points skipped: a lower SNR of the same codec and channel was "
                   "error-free (sweep.skip_error_free)", highlight=False)
@@ -154,16 +169,20 @@ def _summary_table(sc, summary, out: Console) -> None:
 
     rows = result_rows(sc, summary.results)
     metrics = [m for m in ("ber", "bler") if m in sc.metrics] + [m for m in sc.metrics if m not in ("ber", "bler")]
-    metrics = metrics[:5] + ["channel_uses"]
+    metrics = metrics[:5] + ["channel_uses"] + (["infeasible"] if sc.budget.is_set() else [])
     headers = {"channel_uses": "REs/sample"}
+    distance = sc.is_distance_sweep()
     table = Table(title=f"{sc.name}: results", show_lines=False)
-    for col in ["codec", "channel", "SNR [dB]"] + [headers.get(m, m) for m in metrics]:
+    for col in ["codec", "channel"] + (["distance [m]"] if distance else []) + ["SNR [dB]"] + [headers.get(m, m) for m in metrics]:
         table.add_column(col, justify="right" if col not in ("codec", "channel") else "left")
-    index = {(r["codec"], r["channel"], r["snr_db"], r["metric"]): r["value"] for r in rows}
+    index = {(r["codec"], r["channel"], r["snr_db"], r.get("distance_m"), r["metric"]): r["value"] for r in rows}
     for r in summary.results:
         k = r.key
-        table.add_row(k.codec, k.channel, f"{k.snr_db:g}",
-                      *[_fmt(index.get((k.codec, k.channel, k.snr_db, m))) for m in metrics])
+        cells = [_fmt(index.get((k.codec, k.channel, k.snr_db, k.distance_m, m))) for m in metrics]
+        if "infeasible" in metrics:
+            cells[-1] = {"1": "INFEASIBLE", "0": "fits"}.get(cells[-1], cells[-1])
+        where = ([f"{k.distance_m:g}", f"{k.snr_db:.2f}"] if distance else [f"{k.snr_db:g}"])
+        table.add_row(k.codec, k.channel, *where, *cells)
     out.print(table)
 
 
@@ -178,7 +197,7 @@ def _validate(args, out: Console) -> int:
     for col in ("codec", "stream", "path", "transport", "payload bits", "resource elements"):
         table.add_column(col, justify="right" if col in ("payload bits", "resource elements") else "left")
     batch = sim.dataset.images[: sc.data.batch_size]
-    budget = sc.budget.channel_uses
+    budget = sc.budget_channel_uses()
     over = []
     for name, codec in sim.codecs.items():
         fixed = codec.payload_bits()
@@ -203,10 +222,12 @@ def _validate(args, out: Console) -> int:
             total_uses += uses
             table.add_row(name, stream, t.path, desc, bits, f"{uses:.0f}")
         if budget is not None and total_uses > budget:
-            over.append(f"{name} needs {total_uses:.0f} resource elements per sample, over budget.channel_uses = {budget}")
+            over.append(f"{name} needs {total_uses:.0f} resource elements per sample, over the budget of {budget}: "
+                        "infeasible")
     out.print(table)
     points = len(sim.points())
-    out.print(f"{len(sim.codecs)} codecs x {len(sim.channels)} channels x {len(sc.snr_points())} SNR points = "
+    axis = "distances" if sc.is_distance_sweep() else "SNR points"
+    out.print(f"{len(sim.codecs)} codecs x {len(sim.channels)} channels x {len(sc.sweep_points())} {axis} = "
               f"{points} points, {len(sim.dataset)} samples each", highlight=False)
     for line in over:
         out.print(f"warning: {line}", highlight=False)
@@ -239,4 +260,63 @@ def _plot(args, out: Console) -> int:
     paths = plot_results(read_csv(csv_path), args.run_dir / "plots")
     for p in paths:
         out.print(str(p), highlight=False)
+    return EXIT_OK
+
+
+def _range_table(sc, summary, out: Console) -> None:
+    """The maximum range per codec, channel and target (distance sweeps with ``targets``)."""
+    if not summary.range_rows:
+        return
+    table = Table(title=f"{sc.name}: maximum range meeting each target (range.csv)")
+    for col in ("codec", "channel", "target", "max range [m]", "SNR there [dB]", "value there"):
+        table.add_column(col, justify="left" if col in ("codec", "channel", "target") else "right")
+    for r in summary.range_rows:
+        op = "<=" if r["metric"] in ("mse", "lpips") else ">="
+        met = r["max_distance_m"] is not None
+        table.add_row(r["codec"], r["channel"], f"{r['metric']} {op} {r['target']:g}",
+                      f"{r['max_distance_m']:g}" if met else "never met",
+                      f"{r['snr_db']:.2f}" if met else "-", _fmt(r["value"]) if met else "-")
+    out.print(table)
+
+
+def _budget(args, out: Console) -> int:
+    """``linksim budget S.yaml``: the link budget line by line at each distance, Eb/N0 per digital stream."""
+    from linksim.phy.modulation import bits_per_symbol
+    from linksim.phy.pathloss import PathlossRangeError
+    from linksim.scenario import ScenarioError
+
+    sc = _load(args.scenario)
+    if sc.link_budget is None:
+        raise ScenarioError(["link_budget: missing: the scenario has no link_budget section"])
+    lb = sc.link_budget.budget()
+    distances = args.distance or sc.sweep.distance_points()
+    if not distances:
+        raise ScenarioError(["sweep.distance_m: no distance to evaluate (give sweep.distance_m or --distance)"])
+    problems = []
+    for d in distances:
+        try:
+            lb.pathloss.check_distance(d)
+        except PathlossRangeError as e:
+            problems.append(f"--distance: {e}")
+    if problems:
+        raise ScenarioError(problems)
+    streams = {}
+    for c, transports in zip(sc.codecs, sc.transports):
+        for name, t in transports.items():
+            if t.path == "digital":
+                streams[f"{c.name}/{name} ({t.modulation}, r={t.code_rate:g})"] = (bits_per_symbol(t.modulation), t.code_rate)
+    table = Table(title=f"{sc.name}: link budget")
+    table.add_column("item", justify="left")
+    for d in distances:
+        table.add_column(f"{d:g} m", justify="right")
+    table.add_column("unit", justify="left")
+    per_distance = [lb.table(d, streams) for d in distances]
+    for i, (item, _, unit) in enumerate(per_distance[0]):
+        if item == "distance":
+            continue
+        table.add_row(item, *[rows[i][1] for rows in per_distance], unit)
+    out.print(table)
+    budget = sc.budget_channel_uses()
+    if budget is not None:
+        out.print(f"bandwidth budget: {budget} resource elements per sample", highlight=False)
     return EXIT_OK

@@ -4,7 +4,8 @@ The compressed file travels as bytes over LDPC + QAM. A file damaged by the chan
 may fail to decode; the receiver then shows a declared fallback image (mid-grey by
 default) and the run reports the ``fallback_rate``. ``target_channel_uses`` picks, per
 image, the highest quality whose coded payload fits that many resource elements: the
-matched-bandwidth digital baseline that learned-JSCC papers compare against.
+matched-bandwidth digital baseline that learned-JSCC papers compare against. Without
+``target_channel_uses``, the scenario's bandwidth budget (``budget``) is the target.
 """
 
 from __future__ import annotations
@@ -66,15 +67,23 @@ class _ImageCompressionCodec(Codec):
         raise NotImplementedError
 
     # -- codec face -------------------------------------------------------------------
+    @property
+    def target_channel_uses(self) -> int | None:
+        """``params.target_channel_uses``, else the scenario's bandwidth budget (resource elements per image), else None."""
+        if self.params.target_channel_uses is not None:
+            return self.params.target_channel_uses
+        return self.context.budget_channel_uses
+
     def encode(self, x: torch.Tensor) -> Message:
         """``x`` ``[B, C, H, W]`` in [0, 1] -> ``{"bytes": bits [B, 8*max_len]}`` with per-image lengths."""
         self._over_budget = torch.zeros(x.shape[0], dtype=torch.int64)
         blobs = []
+        target = self.target_channel_uses
         for i, img in enumerate(_to_pil(x)):
-            if self.params.target_channel_uses is None:
+            if target is None:
                 blobs.append(self._compress(img, self._default_setting()))
             else:
-                blob, fits = self._fit(img, self.params.target_channel_uses)
+                blob, fits = self._fit(img, target)
                 self._over_budget[i] = 0 if fits else 1
                 blobs.append(blob)
         bits, lengths = self._serializer.to_bits(blobs, device=x.device)
@@ -95,7 +104,7 @@ class _ImageCompressionCodec(Codec):
                 out[i] = arr
         ones = torch.ones_like(failed)
         rates = {"fallback_rate": (failed, ones)}
-        if self.params.target_channel_uses is not None:
+        if self.target_channel_uses is not None:
             rates["over_budget_rate"] = (self._over_budget[: len(blobs)], ones)
         return Reconstruction(x_hat=torch.from_numpy(out).to(received["bytes"].device), rates=rates)
 
@@ -158,16 +167,21 @@ class JPEG2000Codec(_ImageCompressionCodec):
 
     def _compress(self, img: Image.Image, quality: float) -> bytes:
         # quality is the inverse compression ratio, so that larger means better
-        buf = io.BytesIO()
-        img.save(buf, format="JPEG2000", quality_mode="rates", quality_layers=[1.0 / float(quality)],
-                 irreversible=True, no_jp2=True)
-        return buf.getvalue()
+        return compress_jpeg2000(img, 1.0 / float(quality))
 
     def _search_space(self) -> tuple[float, float, bool]:
         return 1.0 / 1000.0, 1.0, False
 
     def _default_setting(self) -> float:
         return 1.0 / self.params.compression_ratio
+
+
+def compress_jpeg2000(img: Image.Image, compression_ratio: float) -> bytes:
+    """JPEG 2000 raw codestream (no JP2 boxes, 9/7 wavelet) at a target raw/compressed ratio."""
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG2000", quality_mode="rates", quality_layers=[float(compression_ratio)],
+             irreversible=True, no_jp2=True)
+    return buf.getvalue()
 
 
 def _to_pil(x: torch.Tensor) -> list[Image.Image]:
