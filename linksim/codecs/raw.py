@@ -20,6 +20,12 @@ class RawParams(CodecParams):
         "and the analog path's offset (the midpoint is subtracted so no power is spent on DC)",
     )
 
+    fit_budget: bool = Field(
+        default=False,
+        description="with a bandwidth budget: quantise to the most bits per value (16 down to 1) whose "
+        "coded payload fits budget.channel_uses, instead of the stream's dtype",
+    )
+
     @model_validator(mode="after")
     def _check(self) -> "RawParams":
         lo, hi = self.value_range
@@ -35,8 +41,9 @@ class RawCodec(Codec):
     Digital: each value as an IEEE-754 float of the stream's ``dtype`` (default float32)
     or as an n-bit uniform quantisation (``uint<N>``) over ``value_range``; a float
     payload's non-finite values are handled by the stream's ``nonfinite`` policy and
-    counted as ``nonfinite_rate``. Analog: values minus the range midpoint, two per
-    complex symbol.
+    counted as ``nonfinite_rate``. With ``fit_budget`` and a bandwidth budget, the
+    quantiser's bits per value adapt to the budget. Analog: values minus the range
+    midpoint, two per complex symbol.
     """
 
     Params = RawParams
@@ -48,8 +55,22 @@ class RawCodec(Codec):
         super().__init__(params, transports, context)
         t = transports["data"]
         self._serializer = None
+        if params.fit_budget and t.path == "analog":
+            raise ValueError("params.fit_budget: only applies to the digital path (analog uses one RE per two values)")
         if t.path == "digital":
-            self._serializer = payload_for_dtype(t.dtype or "float32", t.nonfinite, params.value_range)
+            dtype = t.dtype or "float32"
+            if params.fit_budget and context.budget_channel_uses is not None:
+                dtype = self._bits_for_budget(context.budget_channel_uses)
+            self._serializer = payload_for_dtype(dtype, t.nonfinite, params.value_range)
+
+    def _bits_for_budget(self, budget: int) -> str:
+        """``uint<N>`` with the largest N in 16..1 whose payload fits ``budget`` REs per sample
+        (``uint1`` when none does: the point is then reported infeasible)."""
+        numel = math.prod(self.context.sample_shape)
+        for bits in range(16, 0, -1):
+            if self.context.channel_uses("data", bits * numel) <= budget:
+                return f"uint{bits}"
+        return "uint1"
 
     def payload_bits(self) -> dict[str, int] | None:
         if self._serializer is None:

@@ -368,3 +368,28 @@ def test_raw_params_reject_bad_value_range():
             params(value_range=bad)
     with pytest.raises(ValueError):
         params(bogus=1)
+
+
+def _budget_codec(budget, path="digital", modulation="qpsk", rate=1.0):
+    from linksim.codecs.base import CodecContext, Transport
+    from linksim.codecs.raw import RawCodec, RawParams
+    from linksim.phy.digital_link import plan_digital_payload
+
+    def uses(stream, bits):
+        return plan_digital_payload(bits, rate, 2, 3840, 864).channel_uses
+
+    ctx = CodecContext(device=torch.device("cpu"), sample_shape=(1, 8, 8), channel_uses=uses, budget_channel_uses=budget)
+    t = {"data": Transport(path=path, modulation=modulation, code_rate=rate, dtype="float32")}
+    return RawCodec(RawParams(fit_budget=True), t, ctx)
+
+
+@pytest.mark.parametrize("budget,bits", [(10_000, 16), (256, 8), (100, 3), (32, 1), (5, 1)])
+def test_fit_budget_picks_the_most_bits_that_fit(budget, bits):
+    # 64 values, uncoded QPSK: N bits per value need 32 N resource elements
+    codec = _budget_codec(budget)
+    assert codec.payload_bits() == {"data": 64 * bits}
+
+
+def test_fit_budget_refuses_the_analog_path():
+    with pytest.raises(ValueError, match="fit_budget"):
+        _budget_codec(100, path="analog")
