@@ -22,6 +22,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from linksim.metrics.fidelity import FIDELITY_METRICS
 from linksim.metrics.intervals import clopper_pearson, t_interval
 
 CSV_COLUMNS = ["codec", "channel", "snr_db", "metric", "value", "ci_low", "ci_high", "n"]
@@ -131,9 +132,11 @@ class PointResult:
         for name, values in self.per_sample.items():
             if name in ("channel_uses", "payload_bits") or name.startswith("payload_bits/"):
                 add(name, float(np.mean(values)), None, None, len(values))
-            elif name == "psnr" and name in metrics:
+            elif name in FIDELITY_METRICS and name not in metrics:
+                continue
+            elif name == "psnr":
                 add(name, *_psnr_of_mean_mse(values), len(values))
-            elif name.startswith("symbol_mse/") or name in metrics:
+            else:  # requested fidelity metrics, analog symbol MSE, and metrics a codec reports itself
                 mean, lo, hi = _mean_interval(values)
                 add(name, mean, lo, hi, len(values))
         return out

@@ -84,3 +84,11 @@ def test_csv_round_trip_is_exact_and_atomic(tmp_path):
         assert a["metric"] == b["metric"]
         assert a["value"] == b["value"]  # repr() keeps floats exact
     assert not list(tmp_path.glob(".results-*"))  # no temporary file left behind
+
+
+def test_metrics_a_codec_reports_itself_are_rows_too():
+    p = _point()
+    p.per_sample["eta"] = np.array([0.5, 0.5, 0.5, 0.5])
+    rows = _by_metric(p.rows(["ber"]))
+    assert rows["eta"]["value"] == 0.5 and rows["eta"]["n"] == 4
+    assert "mse" not in rows  # a fidelity metric the scenario did not ask for stays out
