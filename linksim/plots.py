@@ -259,16 +259,21 @@ def _plot_vs_x(
             notes.append("\u25bd: CI upper bound where none observed")
         if nonfinite_omitted:
             notes.append("non-finite values omitted")
-        _note(ax, notes)
-        ax.set_title(channel)
-        ax.set_xlabel(x_label)
-        ax.set_ylabel(_metric_label(metric))
-        ax.grid(True, which="major", alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize="small")
+        _finish_panel(ax, channel, x_label, _metric_label(metric), notes)
     if not drew_any:
         return None
     return _save(fig, path)
+
+
+def _finish_panel(ax: Any, title: str, x_label: str, y_label: str, notes: list[str]) -> None:
+    """Title, axis labels, grid, legend and the notes about omitted points of one panel."""
+    _note(ax, notes)
+    ax.set_title(title)
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.grid(True, which="major", alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small")
 
 
 def _plot_vs_ber(
@@ -310,13 +315,7 @@ def _plot_vs_ber(
             notes.append("BER = 0 points omitted (log axis)")
         if nonfinite_omitted:
             notes.append("non-finite values omitted")
-        _note(ax, notes)
-        ax.set_title(channel)
-        ax.set_xlabel("BER")
-        ax.set_ylabel(_metric_label(metric))
-        ax.grid(True, which="major", alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize="small")
+        _finish_panel(ax, channel, "BER", _metric_label(metric), notes)
     if not drew_any:
         return None
     return _save(fig, path)
