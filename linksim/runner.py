@@ -25,6 +25,7 @@ from linksim.phy.modulation import bits_per_symbol
 from linksim.phy.ofdm import OFDMGrid
 from linksim.phy.snr import noise_variance
 from linksim.phy.transceiver import OFDMTransceiver
+from linksim.run_lock import RunLock, RunLockedError
 from linksim.results import LinkCounts, PointKey, PointResult, ResultStore
 from linksim.scenario import LINK_METRICS, Scenario, scenario_to_yaml
 
@@ -294,6 +295,14 @@ def run_scenario(sc: Scenario, out_dir: Path, force: bool = False, progress=None
     out_dir = Path(out_dir)
     sim = Simulation.build(sc)  # loads the data first: a bad source must not leave a folder behind
     _check_writable(out_dir)
+    try:
+        with RunLock(out_dir):
+            return _run_locked(sc, sim, out_dir, force, progress, t0)
+    except RunLockedError as e:
+        raise RunError(str(e)) from None
+
+
+def _run_locked(sc: Scenario, sim: Simulation, out_dir: Path, force: bool, progress, t0: float) -> RunSummary:
     store = ResultStore(out_dir / "results.h5")
     store.initialise(scenario_to_yaml(sc), versions())
     (out_dir / "scenario.yaml").write_text(scenario_to_yaml(sc))
