@@ -178,6 +178,33 @@ class ResultStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
+    def recover(self) -> str | None:
+        """Check that an existing file opens and reads; if not, move it aside and rebuild.
+
+        A crash while HDF5 was writing can leave a file that no longer opens, or a point
+        group that no longer reads. The damaged file is renamed ``results.h5.damaged-<n>``
+        and every point that can still be read is copied into a fresh file.
+
+        :return: a message saying what was done, or None when the file was sound.
+        """
+        if not self.path.exists():
+            return None
+        try:
+            self.read_all()
+            return None
+        except Exception:  # noqa: BLE001 - any failure to read means damage
+            pass
+        n = 1
+        while (aside := self.path.with_name(f"{self.path.name}.damaged-{n}")).exists():
+            n += 1
+        self.path.rename(aside)
+        salvaged = _salvage(aside)
+        if salvaged:
+            for r in salvaged:
+                self.write(r)
+        return (f"{self.path} could not be read (a crash while writing?): moved to {aside.name}; "
+                f"{len(salvaged)} finished point(s) recovered, the rest will be simulated again")
+
     def initialise(self, scenario_yaml: str, versions: dict[str, str]) -> None:
         """Create the file if needed and record the resolved scenario and versions."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -227,15 +254,7 @@ class ResultStore:
         out = []
         with h5py.File(self.path, "r") as f:
             for g in f.get("points", {}).values():
-                r = PointResult(key=_key(g), seed=int(g.attrs["seed"]), fingerprint=str(g.attrs["fingerprint"]),
-                                num_samples=int(g.attrs["num_samples"]))
-                if "infeasible" in g.attrs:
-                    r.infeasible = bool(g.attrs["infeasible"])
-                r.links = {k: LinkCounts(**v) for k, v in json.loads(g.attrs["links"]).items()}
-                r.rates = {k: (a, b) for k, (a, b) in json.loads(g.attrs["rates"]).items()}
-                r.per_sample = {name.replace("|", "/"): ds[()] for name, ds in g["per_sample"].items()}
-                r.samples = g["samples"][()] if "samples" in g else None
-                out.append(r)
+                out.append(_read_point(g))
         return out
 
     def remove_except(self, keep: set[PointKey]) -> None:
@@ -248,6 +267,39 @@ class ResultStore:
             for name in list(points):
                 if name not in names:
                     del points[name]
+
+
+def _read_point(g) -> PointResult:
+    """One point group of results.h5 back into a :class:`PointResult`."""
+    r = PointResult(key=_key(g), seed=int(g.attrs["seed"]), fingerprint=str(g.attrs["fingerprint"]),
+                    num_samples=int(g.attrs["num_samples"]))
+    if "infeasible" in g.attrs:
+        r.infeasible = bool(g.attrs["infeasible"])
+    r.links = {k: LinkCounts(**v) for k, v in json.loads(g.attrs["links"]).items()}
+    r.rates = {k: (a, b) for k, (a, b) in json.loads(g.attrs["rates"]).items()}
+    r.per_sample = {name.replace("|", "/"): ds[()] for name, ds in g["per_sample"].items()}
+    r.samples = g["samples"][()] if "samples" in g else None
+    return r
+
+
+def _salvage(path: Path) -> list[PointResult]:
+    """Every point group of a damaged file that still reads completely."""
+    try:
+        f = h5py.File(path, "r")
+    except Exception:  # noqa: BLE001 - the file does not even open: nothing to salvage
+        return []
+    out = []
+    with f:
+        try:
+            names = list(f["points"])
+        except Exception:  # noqa: BLE001
+            return []
+        for name in names:
+            try:
+                out.append(_read_point(f["points"][name]))
+            except Exception:  # noqa: BLE001 - a damaged point is simulated again
+                continue
+    return out
 
 
 def _key(g) -> PointKey:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -304,6 +305,9 @@ def run_scenario(sc: Scenario, out_dir: Path, force: bool = False, progress=None
 
 def _run_locked(sc: Scenario, sim: Simulation, out_dir: Path, force: bool, progress, t0: float) -> RunSummary:
     store = ResultStore(out_dir / "results.h5")
+    recovered = store.recover()
+    if recovered is not None:
+        warnings.warn(recovered, RuntimeWarning, stacklevel=2)
     store.initialise(scenario_to_yaml(sc), versions())
     (out_dir / "scenario.yaml").write_text(scenario_to_yaml(sc))
     finished = {} if force else store.finished()
