@@ -53,6 +53,21 @@ def _d3d(d2d: float, h_bs: float, h_ut: float) -> float:
     return math.hypot(d2d, h_bs - h_ut)
 
 
+def _dual_slope_los(d2d: float, d3: float, fc_hz: float, h_bs: float, h_ut: float,
+                    intercept: float, slope: float, bp_factor: float) -> float:
+    """The LoS form UMi and UMa share (TR 38.901 Table 7.4.1-1), with h_E = 1 m [dB].
+
+    PL1 = intercept + slope log10(d3D) + 20 log10(fc) up to the breakpoint d'BP =
+    4 h'_BS h'_UT fc / c, then PL2 = intercept + 40 log10(d3D) + 20 log10(fc)
+    - bp_factor log10(d'BP^2 + (h_BS - h_UT)^2).
+    """
+    fc = fc_hz / 1e9
+    d_bp = 4.0 * (h_bs - 1.0) * (h_ut - 1.0) * fc_hz / SPEED_OF_LIGHT
+    if d2d <= d_bp:
+        return intercept + slope * math.log10(d3) + 20.0 * math.log10(fc)
+    return intercept + 40.0 * math.log10(d3) + 20.0 * math.log10(fc) - bp_factor * math.log10(d_bp**2 + (h_bs - h_ut) ** 2)
+
+
 def umi_db(d2d: float, fc_hz: float, los: bool, h_bs: float = 10.0, h_ut: float = 1.5) -> float:
     """UMi-Street Canyon basic path loss [dB] (TR 38.901 Table 7.4.1-1).
 
@@ -63,11 +78,7 @@ def umi_db(d2d: float, fc_hz: float, los: bool, h_bs: float = 10.0, h_ut: float 
     """
     fc = fc_hz / 1e9
     d3 = _d3d(d2d, h_bs, h_ut)
-    d_bp = 4.0 * (h_bs - 1.0) * (h_ut - 1.0) * fc_hz / SPEED_OF_LIGHT
-    if d2d <= d_bp:
-        pl_los = 32.4 + 21.0 * math.log10(d3) + 20.0 * math.log10(fc)
-    else:
-        pl_los = 32.4 + 40.0 * math.log10(d3) + 20.0 * math.log10(fc) - 9.5 * math.log10(d_bp**2 + (h_bs - h_ut) ** 2)
+    pl_los = _dual_slope_los(d2d, d3, fc_hz, h_bs, h_ut, intercept=32.4, slope=21.0, bp_factor=9.5)
     if los:
         return pl_los
     pl_nlos = 35.3 * math.log10(d3) + 22.4 + 21.3 * math.log10(fc) - 0.3 * (h_ut - 1.5)
@@ -83,11 +94,7 @@ def uma_db(d2d: float, fc_hz: float, los: bool, h_bs: float = 25.0, h_ut: float 
     """
     fc = fc_hz / 1e9
     d3 = _d3d(d2d, h_bs, h_ut)
-    d_bp = 4.0 * (h_bs - 1.0) * (h_ut - 1.0) * fc_hz / SPEED_OF_LIGHT
-    if d2d <= d_bp:
-        pl_los = 28.0 + 22.0 * math.log10(d3) + 20.0 * math.log10(fc)
-    else:
-        pl_los = 28.0 + 40.0 * math.log10(d3) + 20.0 * math.log10(fc) - 9.0 * math.log10(d_bp**2 + (h_bs - h_ut) ** 2)
+    pl_los = _dual_slope_los(d2d, d3, fc_hz, h_bs, h_ut, intercept=28.0, slope=22.0, bp_factor=9.0)
     if los:
         return pl_los
     pl_nlos = 13.54 + 39.08 * math.log10(d3) + 20.0 * math.log10(fc) - 0.6 * (h_ut - 1.5)
