@@ -257,10 +257,27 @@ def _plot(args, out: Console) -> int:
     csv_path = args.run_dir / "results.csv"
     if not csv_path.exists():
         raise RunError(f"{csv_path} does not exist: is {args.run_dir} the folder of a finished run?")
-    paths = plot_results(read_csv(csv_path), args.run_dir / "plots")
+    rows = read_csv(csv_path)
+    paths = plot_results(rows, args.run_dir / "plots")
+    series = _series_of_run(args.run_dir)
+    if series:
+        from linksim.plots import plot_fidelity_vs_load
+
+        paths += plot_fidelity_vs_load(rows, series, args.run_dir / "plots")
     for p in paths:
         out.print(str(p), highlight=False)
     return EXIT_OK
+
+
+def _series_of_run(run_dir: Path) -> dict[str, str]:
+    """``codec -> series`` from the run's own ``scenario.yaml`` (empty when it has none or does not read)."""
+    import yaml
+
+    try:
+        raw = yaml.safe_load((run_dir / "scenario.yaml").read_text())
+        return {str(c["name"]): str(c["series"]) for c in raw.get("codecs", []) if c.get("series")}
+    except (OSError, yaml.YAMLError, AttributeError, KeyError, TypeError):
+        return {}
 
 
 def _range_table(sc, summary, out: Console) -> None:

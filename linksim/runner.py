@@ -105,7 +105,8 @@ class Simulation:
         j = list(self.channels).index(key.channel)
         parts = {
             "seed": sc.seed, "data": sc.data.model_dump(mode="json"), "phy": sc.phy.model_dump(mode="json"),
-            "channel": sc.channel_params[j].model_dump(mode="json"), "codec": sc.codecs[i].model_dump(mode="json"),
+            "channel": sc.channel_params[j].model_dump(mode="json"),
+            "codec": sc.codecs[i].model_dump(mode="json", exclude={"series"}),  # series: plots only
             "snr_type": sc.sweep.snr_type, "metrics": sc.metrics, "version": linksim.__version__,
         }
         if sc.budget.is_set():  # codecs adapt to the budget, and it decides feasibility
@@ -422,7 +423,7 @@ def result_rows(sc: Scenario, results: list[PointResult]) -> list[dict]:
 
 def write_outputs(sc: Scenario, dataset: ImageDataset, results: list[PointResult], out_dir: Path) -> list[Path]:
     """results.csv, plots/*.png and samples/*.png from the finished points."""
-    from linksim.plots import plot_results, save_sample_grid
+    from linksim.plots import plot_fidelity_vs_load, plot_results, save_sample_grid
     from linksim.results import write_csv
 
     rows = result_rows(sc, results)
@@ -438,6 +439,31 @@ def write_outputs(sc: Scenario, dataset: ImageDataset, results: list[PointResult
         recon = {r.key.label(): torch.from_numpy(r.samples) for r in points}
         path = out_dir / "samples" / f"{codec}__{channel}.png"
         written.append(save_sample_grid(originals[: len(points[0].samples)], recon, path, title=f"{codec} over {channel}"))
+    series = {c.name: c.series for c in sc.codecs if c.series}
+    written += plot_fidelity_vs_load(rows, series, out_dir / "plots")
+    written += _save_series_grids(results, series, originals, out_dir / "samples")
+    return written
+
+
+def _save_series_grids(results: list[PointResult], series: dict[str, str], originals: torch.Tensor,
+                       folder: Path) -> list[Path]:
+    """One grid per series x channel x SNR (or distance): the series' codecs side by side
+    (e.g. X̂ and X̃ of HSC for several d, the paper's Fig. 5)."""
+    from linksim.plots import safe_filename, save_sample_grid
+
+    groups: dict[tuple, dict[str, np.ndarray]] = {}
+    for r in results:
+        if r.samples is not None and r.key.codec in series:
+            where = (series[r.key.codec], r.key.channel, r.key.snr_db, r.key.distance_m)
+            groups.setdefault(where, {})[r.key.codec] = r.samples
+    written = []
+    for (name, channel, snr, dist), recon in groups.items():
+        if len(recon) < 2:
+            continue
+        at = f"{dist:g}m" if dist is not None else f"{snr:g}dB"
+        n = min(len(v) for v in recon.values())
+        written.append(save_sample_grid(originals[:n], {c: torch.from_numpy(v[:n]) for c, v in recon.items()},
+                                        folder / f"{safe_filename(name)}__{channel}__{at}.png", title=f"{name} over {channel} @ {at}"))
     return written
 
 

@@ -261,6 +261,9 @@ class CodecSection(_Strict):
     type: str
     params: dict[str, Any] = Field(default_factory=dict)
     streams: dict[str, StreamOverride] = Field(default_factory=dict)
+    series: str | None = Field(default=None, min_length=1, max_length=64,
+                               description="curve this codec belongs to in the fidelity-vs-load plots "
+                                           "and comparison sample grids (e.g. several d of one HSC model)")
 
     @field_validator("name")
     @classmethod

@@ -11,6 +11,7 @@ from linksim.plots import (
     is_accounting_metric,
     is_fidelity_metric,
     is_link_metric,
+    plot_fidelity_vs_load,
     plot_results,
     safe_filename,
     save_sample_grid,
@@ -152,3 +153,43 @@ def test_sample_grid_rejects_bad_shapes(tmp_path):
         save_sample_grid(torch.rand(2, 5, 8, 8), {}, tmp_path / "bad.png")
     with pytest.raises(ValueError):
         save_sample_grid(torch.rand(0, 1, 8, 8), {}, tmp_path / "bad.png")
+
+
+def _load_rows(with_eta: bool):
+    """SC (k grows) and HSC (d grows) at two SNRs: mse falls with the load."""
+    rows = []
+    for snr in (0.0, 30.0):
+        for codec, load, mse in (("sc-k128", 0.2, 4e-3), ("sc-k256", 0.41, 3e-3),
+                                 ("hsc-d2", 0.35, 1e-3), ("hsc-d8", 0.78, 4e-5)):
+            rows.append(_row(codec, "awgn", snr, "mse", mse * (2 if snr == 0 else 1), mse / 2, mse * 2))
+            rows.append(_row(codec, "awgn", snr, "channel_uses", 1000 * load, None, None))
+            if with_eta:
+                rows.append(_row(codec, "awgn", snr, "eta", load, load, load))
+    return rows
+
+
+@pytest.mark.parametrize("with_eta", [True, False])
+def test_fidelity_vs_load_draws_one_line_per_series_and_snr(tmp_path, monkeypatch, with_eta):
+    import linksim.plots as plots
+
+    figures = []
+    save = plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or save(fig, path))
+    series = {"sc-k128": "SC", "sc-k256": "SC", "hsc-d2": "HSC", "hsc-d8": "HSC"}
+    paths = plot_fidelity_vs_load(_load_rows(with_eta), series, tmp_path)
+    assert [p.name for p in paths] == ["mse_vs_load.png"]  # neither eta nor channel_uses is a y axis
+    with Image.open(paths[0]) as im:
+        assert im.format == "PNG" and im.size[0] > 100
+    (ax,) = figures[0].axes
+    lines = {ln.get_label(): (list(ln.get_xdata()), list(ln.get_ydata())) for ln in ax.get_lines()}
+    scale = 1 if with_eta else 1000  # eta itself, or channel uses
+    assert lines["HSC @ 30 dB"] == ([0.35 * scale, 0.78 * scale], [1e-3, 4e-5])  # sorted by load
+    assert lines["SC @ 0 dB"] == ([0.2 * scale, 0.41 * scale], [8e-3, 6e-3])
+    assert len(lines) == 4
+    assert ax.get_xlabel().startswith("load" if with_eta else "channel uses") and ax.get_yscale() == "log"
+
+
+def test_fidelity_vs_load_needs_a_series_of_two(tmp_path):
+    assert plot_fidelity_vs_load(_load_rows(True), {}, tmp_path) == []
+    assert plot_fidelity_vs_load(_load_rows(True), {"sc-k128": "SC", "hsc-d2": "HSC"}, tmp_path) == []
+    assert not list(tmp_path.iterdir())
