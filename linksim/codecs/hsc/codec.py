@@ -27,7 +27,6 @@ from __future__ import annotations
 import io
 import math
 import struct
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -63,9 +62,15 @@ from .cr import (
     recompose,
     split_representation,
 )
-from .models import NCRAdapters, SemanticModel, load_ncr_adapters, load_semantic_model
+from .models import (
+    WEIGHTS_DIR,
+    NCRAdapters,
+    SemanticModel,
+    load_ncr_adapters,
+    load_semantic_model,
+    resolve_weights,
+)
 
-WEIGHTS_DIR = Path(__file__).parent / "weights"
 #: the shipped weights per semantic-model kind (28x28 grey digits)
 DEFAULT_WEIGHTS = {"vae": WEIGHTS_DIR / "digits28_vae.safetensors", "vqvae": WEIGHTS_DIR / "digits28_vqvae.safetensors"}
 _HEADER = struct.Struct("<4f")  # lo/hi of A, lo/hi of AX
@@ -80,8 +85,17 @@ class HSCParams(CodecParams):
     k: int | None = Field(default=None, ge=1, description="SR complex symbols; must match the weights (default: theirs)")
     d: int | Literal["auto"] = Field(default=8, description="CR rank 0..H, or auto: the largest that fits budget.channel_uses")
     cr_compression_ratio: float = Field(default=5.0, ge=1.0, le=1000.0, description="JPEG2000 ratio of the CR image")
-    weights: str | None = Field(default=None, description="safetensors of the semantic model (default: the shipped digits28 one)")
-    adapters: str | None = Field(default=None, description="safetensors of NCR adapters trained for this d (eq. 23)")
+    weights: str | None = Field(default=None, description="semantic model: a shipped name (e.g. digits28_vae_rayleigh) "
+                                "or a .safetensors path (default: digits28_vae / digits28_vqvae)")
+    adapters: str | None = Field(default=None, description="NCR adapters trained for this d (eq. 23): a shipped name "
+                                 "(e.g. digits28_ncr_rayleigh_d4) or a .safetensors path")
+
+    @field_validator("weights", "adapters")
+    @classmethod
+    def _shipped(cls, v):
+        if v is not None:
+            resolve_weights(v)  # a bare name must be a shipped file; paths are checked when loading
+        return v
 
     @field_validator("d")
     @classmethod
@@ -129,7 +143,7 @@ class HSCCodec(Codec):
         self._sr_ser = None
         self.adapters: NCRAdapters | None = None
         if params.sr in ("vae", "vqvae"):
-            path = Path(params.weights) if params.weights else DEFAULT_WEIGHTS[params.sr]
+            path = resolve_weights(params.weights) if params.weights else DEFAULT_WEIGHTS[params.sr]
             model = load_semantic_model(path)
             if model.config.kind != params.sr:
                 raise ValueError(f"hsc: weights {path} hold a {model.config.kind}, params.sr is {params.sr}")
@@ -141,7 +155,7 @@ class HSCCodec(Codec):
                 p.requires_grad_(False)
             self.model = model
             if params.adapters is not None:
-                ad = load_ncr_adapters(params.adapters)
+                ad = load_ncr_adapters(resolve_weights(params.adapters))
                 if ad.config.k != model.k or tuple(ad.config.image_shape) != (c, h, w):
                     raise ValueError(f"hsc: adapters {params.adapters} do not fit the semantic model (k, image shape)")
                 if params.d != ad.config.d:

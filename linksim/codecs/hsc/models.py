@@ -163,6 +163,33 @@ def save_semantic_model(model: SemanticModel, path: str | Path, half: bool = Fal
     return path
 
 
+#: where the shipped weights live; a scenario names them without a path (``weights: digits28_vae_k256``)
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+
+def shipped_weights() -> list[str]:
+    """Names of the weight files shipped in the package (without ``.safetensors``)."""
+    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors"))
+
+
+def resolve_weights(value: str | Path) -> Path:
+    """A scenario's ``weights`` / ``adapters`` value -> a file.
+
+    A bare name (no folder, no suffix) is a shipped file, e.g. ``digits28_vae_rayleigh``;
+    anything else is a path (relative to the working directory).
+
+    :raises ValueError: for a bare name that is not shipped (the message lists those that are).
+    """
+    text = str(value)
+    if "/" in text or "\\" in text or text.endswith(".safetensors"):
+        return Path(text).expanduser()
+    path = WEIGHTS_DIR / f"{text}.safetensors"
+    if not path.is_file():
+        raise ValueError(f"no shipped weights named '{text}' (shipped: {', '.join(shipped_weights())}; "
+                         "or give a path to a .safetensors file)")
+    return path
+
+
 def load_semantic_model(path: str | Path, device: torch.device | str | None = None) -> SemanticModel:
     """Read a model written by :func:`save_semantic_model` (float32, eval mode)."""
     from safetensors import safe_open
@@ -229,13 +256,17 @@ class NCRAdapters(nn.Module):
         return (flat + self.dec(flat)).reshape(x_hat.shape)
 
 
-def save_ncr_adapters(adapters: NCRAdapters, path: str | Path) -> Path:
-    """Write NCR adapters to safetensors (config in the metadata)."""
+def save_ncr_adapters(adapters: NCRAdapters, path: str | Path, half: bool = False) -> Path:
+    """Write NCR adapters to safetensors (config in the metadata).
+
+    :param half: store float16 (half the size; loaded back as float32).
+    """
     from safetensors.torch import save_file
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().float().contiguous().cpu() for k, v in adapters.state_dict().items()}
+    state = {k: (v.detach().half() if half else v.detach().float()).contiguous().cpu()
+             for k, v in adapters.state_dict().items()}
     save_file(state, str(path), metadata={"linksim": "hsc-ncr", "config": json.dumps(asdict(adapters.config))})
     return path
 
@@ -253,5 +284,5 @@ def load_ncr_adapters(path: str | Path, device: torch.device | str | None = None
     if meta.get("linksim") != "hsc-ncr":
         raise ValueError(f"hsc adapters: {path} holds no NCR adapters")
     adapters = NCRAdapters(NCRConfig(**json.loads(meta["config"])))
-    adapters.load_state_dict(load_file(str(path)))
+    adapters.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
     return adapters.to(device or "cpu").eval()

@@ -201,7 +201,8 @@ def add_train_arguments(p) -> None:
     p.add_argument("--num-samples", type=int, default=None, help="training images (default: the whole split)")
     p.add_argument("--steps", type=int, default=d.steps, help="total optimiser steps")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--lr", type=float, default=None,
+                   help=f"learning rate (default: {d.lr} training, 1e-4 fine-tuning, 1e-3 NCR adapters)")
     p.add_argument("--k", type=int, default=d.k, help="SR complex symbols")
     p.add_argument("--hidden", type=lambda s: tuple(int(v) for v in s.split(",")), default=d.hidden,
                    help="encoder widths, comma separated (paper: 2048,1024,512)")
@@ -236,8 +237,8 @@ def run_train(args, console) -> int:
         model = load_semantic_model(args.ncr_for, args.device)
         images = training_images(args.data, args.num_samples).to(args.device)
         adapters, res = train_ncr(model, images, args.d, tuple(args.snr_db), args.channel, args.steps,
-                                  args.batch_size, args.lr, args.cr_dtype, args.seed, progress=not args.quiet)
-        path = save_ncr_adapters(adapters, args.out)
+                                  args.batch_size, args.lr or 1e-3, args.cr_dtype, args.seed, progress=not args.quiet)
+        path = save_ncr_adapters(adapters, args.out, half=args.half)
         console.print(f"NCR adapters for d = {args.d} over {args.channel} {args.snr_db} dB: "
                       f"train MSE {res['mse']:.3e}, adapters {path}")
         return 0
@@ -245,14 +246,14 @@ def run_train(args, console) -> int:
         model = load_semantic_model(args.finetune_from, args.device)
         images = training_images(args.data, args.num_samples).to(args.device)
         res = finetune_semantic(model, images, tuple(args.snr_db), args.channel, args.steps, args.batch_size,
-                                args.lr, args.seed, progress=not args.quiet)
+                                args.lr or 1e-4, args.seed, progress=not args.quiet)
         path = save_semantic_model(model, args.out, half=args.half,
                                    extra={"finetuned_from": str(args.finetune_from), "channel": args.channel,
                                           "snr_db": list(args.snr_db), "steps": args.steps})
         console.print(f"fine-tuned over {args.channel} {args.snr_db} dB: train MSE {res['mse']:.3e}, weights {path}")
         return 0
     cfg = TrainConfig(kind=args.kind, source=args.data, num_samples=args.num_samples, steps=args.steps,
-                      batch_size=args.batch_size, lr=args.lr, k=args.k, hidden=tuple(args.hidden), beta=args.beta,
+                      batch_size=args.batch_size, lr=args.lr or TrainConfig.lr, k=args.k, hidden=tuple(args.hidden), beta=args.beta,
                       seed=args.seed, checkpoint_every=args.checkpoint_every,
                       shift=args.shift, weight_decay=args.weight_decay)
     res = train_semantic(cfg, args.out, resume=args.resume, progress=not args.quiet, device=args.device)
