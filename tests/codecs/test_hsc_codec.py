@@ -259,9 +259,11 @@ sweep: {snr_db: [30]}
 codecs:
   - name: sr-only
     type: hsc
+    series: hsc
     params: {d: 0}
   - name: hsc-d4
     type: hsc
+    series: hsc
     params: {d: 4}
     streams: {cr: {dtype: float16, modulation: qam16, code_rate: 0.5}}
 metrics: [ber, mse]
@@ -289,3 +291,57 @@ def test_end_to_end_through_linksim_run(tmp_path):
         mse_sr = groups[0]["per_sample"]["mse_sr"][()]
     assert eta == pytest.approx([(128 / 0.8 + 2 * 4 * 28) / 784] * 4)
     assert mse_sr.mean() == pytest.approx(mse["sr-only"], rel=0.05)
+    # the series: MSE against the load, and X-hat beside X-tilde (the paper's Figs. 2 and 5)
+    assert (out / "plots" / "mse_vs_load.png").is_file()
+    assert (out / "samples" / "hsc__awgn__30dB.png").is_file()
+    (out / "plots" / "mse_vs_load.png").unlink()
+    assert main(["plot", str(out)]) == 0
+    assert (out / "plots" / "mse_vs_load.png").is_file()
+
+
+def test_weights_are_named_by_shipped_name_or_path(tmp_path):
+    from linksim.codecs.hsc.models import WEIGHTS_DIR, resolve_weights, shipped_weights
+
+    assert {"digits28_vae", "digits28_vqvae", "digits28_vae_rayleigh"} <= set(shipped_weights())
+    assert resolve_weights("digits28_vae") == WEIGHTS_DIR / "digits28_vae.safetensors"
+    assert resolve_weights(str(tmp_path / "w.safetensors")) == tmp_path / "w.safetensors"
+    with pytest.raises(ValueError, match="no shipped weights named 'digits28_nope'.*digits28_vae"):
+        resolve_weights("digits28_nope")
+    # the scenario's validation names the field
+    with pytest.raises(ValueError, match="weights"):
+        HSC.Params.model_validate({"weights": "digits28_nope"})
+    codec = _codec({"d": 0, "weights": "digits28_vae_rayleigh"})
+    assert codec.model.config.k == 128
+
+
+def test_finetuning_and_ncr_checkpoint_and_resume(tmp_path):
+    """Fine-tuning and NCR training write checkpoints and continue from them; NCR takes a list of d."""
+    import json
+
+    from linksim.cli import main
+    from linksim.codecs.hsc.models import load_ncr_adapters
+
+    path = save_semantic_model(_tiny_model("vae"), tmp_path / "m.safetensors")
+    common = ["--batch-size", "4", "--num-samples", "8", "--channel", "awgn", "--quiet", "--checkpoint-every", "1"]
+    ft = tmp_path / "ft.safetensors"
+    assert main(["train", "hsc", "--finetune-from", str(path), "--out", str(ft), "--steps", "2", *common]) == 0
+    assert json.loads((tmp_path / "ft.ckpt.json").read_text())["step"] == 2
+    assert main(["train", "hsc", "--finetune-from", str(path), "--out", str(ft), "--steps", "3", "--resume",
+                 *common]) == 0
+    assert json.loads((tmp_path / "ft.ckpt.json").read_text())["step"] == 3
+    assert (tmp_path / "ft.optim.safetensors").is_file()
+
+    pattern = str(tmp_path / "ncr_d{d}.safetensors")
+    assert main(["train", "hsc", "--ncr-for", str(ft), "--d", "1,2", "--out", pattern, "--steps", "2",
+                 "--half", *common]) == 0
+    for d in (1, 2):
+        assert load_ncr_adapters(tmp_path / f"ncr_d{d}.safetensors").config.d == d
+        assert json.loads((tmp_path / f"ncr_d{d}.ckpt.json").read_text())["step"] == 2
+    assert main(["train", "hsc", "--ncr-for", str(ft), "--d", "2", "--out", str(tmp_path / "ncr_d2.safetensors"),
+                 "--steps", "3", "--resume", *common]) == 0
+    assert json.loads((tmp_path / "ncr_d2.ckpt.json").read_text())["step"] == 3
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        from linksim.codecs.hsc.training import train_ncr
+
+        train_ncr(load_semantic_model(ft), torch.rand(4, 1, 28, 28), 1, channel="awgn", steps=1, progress=False,
+                  out=tmp_path / "none.safetensors", resume=True)

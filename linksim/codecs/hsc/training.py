@@ -6,9 +6,14 @@ Loss: per-image squared error ``||X - X̂||²`` plus ``beta`` times the Gaussian
 (VAE: the variational lower bound), or plus the codebook and commitment terms
 (VQ-VAE, commitment weight 0.25).
 
-Checkpoints: ``<out>.safetensors`` (the model, loadable as ``params.weights``),
-``<out>.optim.safetensors`` (Adam moments) and ``<out>.ckpt.json`` (config, step,
-hyper-parameters); ``resume=True`` continues from them to ``steps`` total.
+Stage 2 (Sec. III-B): few-shot fine-tuning of encoder and decoder through the real
+differentiable analog link (eq. 22), then NCR adapters for each CR rank ``d`` with the
+fine-tuned model frozen (eq. 23).
+
+Checkpoints (all three stages): ``<out>.safetensors`` (the model or adapters, loadable as
+``params.weights`` / ``params.adapters``), ``<out>.optim.safetensors`` (Adam moments) and
+``<out>.ckpt.json`` (step, hyper-parameters, recent loss); ``resume=True`` continues from
+them to ``steps`` total.
 """
 
 from __future__ import annotations
@@ -74,23 +79,46 @@ def _paths(out: Path) -> tuple[Path, Path, Path]:
     return Path(f"{stem}.safetensors"), Path(f"{stem}.optim.safetensors"), Path(f"{stem}.ckpt.json")
 
 
-def _save_checkpoint(model: SemanticModel, opt: torch.optim.Optimizer, cfg: TrainConfig, step: int,
-                     out: Path, history: list) -> None:
+def _save_checkpoint(save_module, params: list[torch.nn.Parameter], opt: torch.optim.Optimizer, step: int,
+                     out: Path, history: list, info: dict) -> None:
+    """Write a training checkpoint beside ``out``: the module (``save_module(path)``, loadable
+    as weights / adapters at once), the Adam moments of ``params`` and a json with ``step``,
+    ``info`` (hyper-parameters) and the recent loss history."""
     from safetensors.torch import save_file
 
     weights, optim_path, meta_path = _paths(out)
-    save_semantic_model(model, weights, extra={"step": step, "train": asdict(cfg)})
+    save_module(weights)
     tensors, counts = {}, {}
-    for i, p in enumerate(model.parameters()):
+    for i, p in enumerate(params):
         st = opt.state.get(p, {})
         if "exp_avg" in st:
             tensors[f"{i}.exp_avg"] = st["exp_avg"].detach().cpu().contiguous()
             tensors[f"{i}.exp_avg_sq"] = st["exp_avg_sq"].detach().cpu().contiguous()
             counts[str(i)] = float(st["step"])
     save_file(tensors, str(optim_path))
-    meta_path.write_text(json.dumps({"step": step, "train": asdict(cfg), "adam_steps": counts,
-                                     "model": json.loads(model.config.to_json()), "history": history[-50:]},
+    meta_path.write_text(json.dumps({"step": step, **info, "adam_steps": counts, "history": history[-50:]},
                                     indent=1))
+
+
+def _resume_checkpoint(out: Path, params: list[torch.nn.Parameter], opt: torch.optim.Optimizer,
+                       device: torch.device) -> tuple[int, list]:
+    """Restore the Adam moments of ``params`` from the checkpoint beside ``out``; ``(step, history)``."""
+    from safetensors.torch import load_file
+
+    _, optim_path, meta_path = _paths(out)
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"--resume: no checkpoint {meta_path}")
+    meta = json.loads(meta_path.read_text())
+    start = int(meta["step"])
+    if optim_path.is_file():
+        saved = load_file(str(optim_path))
+        counts = meta.get("adam_steps", {})
+        for i, p in enumerate(params):
+            if f"{i}.exp_avg" in saved:
+                opt.state[p] = {"step": torch.tensor(counts.get(str(i), start), dtype=torch.float32),
+                                "exp_avg": saved[f"{i}.exp_avg"].to(device),
+                                "exp_avg_sq": saved[f"{i}.exp_avg_sq"].to(device)}
+    return start, list(meta.get("history", []))
 
 
 def random_shift(x: torch.Tensor, shift: int, gen: torch.Generator) -> torch.Tensor:
@@ -134,9 +162,7 @@ def train_semantic(cfg: TrainConfig, out: str | Path, resume: bool = False, prog
     if resume:
         if not meta_path.is_file():
             raise FileNotFoundError(f"--resume: no checkpoint {meta_path}")
-        meta = json.loads(meta_path.read_text())
         model = load_semantic_model(weights, device).train()
-        start, history = int(meta["step"]), list(meta.get("history", []))
     else:
         model = SemanticModel(SemanticConfig(kind=cfg.kind, image_shape=tuple(images.shape[1:]), k=cfg.k,
                                              hidden=tuple(cfg.hidden))).to(device).train()
@@ -145,17 +171,15 @@ def train_semantic(cfg: TrainConfig, out: str | Path, resume: bool = False, prog
                 mu = model.mu(model.encoder(images[torch.randperm(len(images), generator=gen)[:256]].flatten(1)))
                 model.codebook.data[: len(mu)] = mu
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if resume and optim_path.is_file():
-        from safetensors.torch import load_file
-
-        saved = load_file(str(optim_path))
-        counts = json.loads(meta_path.read_text()).get("adam_steps", {})
-        for i, p in enumerate(model.parameters()):
-            if f"{i}.exp_avg" in saved:
-                opt.state[p] = {"step": torch.tensor(counts.get(str(i), start), dtype=torch.float32),
-                                "exp_avg": saved[f"{i}.exp_avg"].to(device),
-                                "exp_avg_sq": saved[f"{i}.exp_avg_sq"].to(device)}
+    if resume:
+        start, history = _resume_checkpoint(weights, list(model.parameters()), opt, device)
         gen.manual_seed(cfg.seed + start)
+
+    def checkpoint(step: int) -> None:
+        _save_checkpoint(lambda path: save_semantic_model(model, path, extra={"step": step, "train": asdict(cfg)}),
+                         list(model.parameters()), opt, step, weights, history,
+                         {"train": asdict(cfg), "model": json.loads(model.config.to_json())})
+
     mses: list[float] = []
     bar = _progress(progress)
     with bar:
@@ -171,9 +195,9 @@ def train_semantic(cfg: TrainConfig, out: str | Path, resume: bool = False, prog
                 history.append({"step": step + 1, "mse": sum(mses[-50:]) / len(mses[-50:])})
             bar.update(task, advance=1, description=f"train {model.config.kind} mse {sum(mses[-50:]) / len(mses[-50:]):.4f}")
             if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
-                _save_checkpoint(model, opt, cfg, step + 1, weights, history)
+                checkpoint(step + 1)
     if start >= cfg.steps and not weights.is_file():
-        _save_checkpoint(model, opt, cfg, start, weights, history)
+        checkpoint(start)
     last = mses[-50:] or [math.nan]
     return {"step": max(start, cfg.steps), "train_mse": sum(last) / len(last), "weights": str(weights)}
 
@@ -212,7 +236,8 @@ def add_train_arguments(p) -> None:
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
     p.add_argument("--out", type=Path, required=True, help="weights file (.safetensors); checkpoint files sit beside it")
-    p.add_argument("--resume", action="store_true", help="continue from the checkpoint at --out")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the checkpoint at --out (training, fine-tuning and NCR alike)")
     p.add_argument("--half", action="store_true", help="store the final weights as float16 (half the size)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -222,7 +247,9 @@ def add_train_arguments(p) -> None:
     p.add_argument("--ncr-for", type=Path, default=None,
                    help="instead: train NCR adapters (eq. 23) for these (fine-tuned) weights and CR rank --d; "
                         "--out gets the adapters (params.adapters)")
-    p.add_argument("--d", type=int, default=4, help="CR rank of the NCR adapters")
+    p.add_argument("--d", type=lambda s: [int(v) for v in s.split(",")], default=[4],
+                   help="CR rank(s) of the NCR adapters, comma separated: one adapter per d (eq. 23 trains "
+                        "each d independently); with several, --out names the files with {d} or gets _d<D>")
     p.add_argument("--cr-dtype", default="float16", help="NCR: dtype of the CR on the digital link (LDPC 1/2, 16QAM)")
     p.add_argument("--channel", default="rayleigh", help="fine-tuning channel model (awgn | rayleigh | ...)")
     p.add_argument("--snr-db", type=lambda s: tuple(float(v) for v in s.split(",")), default=(0.0, 5.0),
@@ -236,17 +263,22 @@ def run_train(args, console) -> int:
 
         model = load_semantic_model(args.ncr_for, args.device)
         images = training_images(args.data, args.num_samples).to(args.device)
-        adapters, res = train_ncr(model, images, args.d, tuple(args.snr_db), args.channel, args.steps,
-                                  args.batch_size, args.lr or 1e-3, args.cr_dtype, args.seed, progress=not args.quiet)
-        path = save_ncr_adapters(adapters, args.out, half=args.half)
-        console.print(f"NCR adapters for d = {args.d} over {args.channel} {args.snr_db} dB: "
-                      f"train MSE {res['mse']:.3e}, adapters {path}")
+        for d in args.d:
+            out = ncr_output_path(args.out, d, len(args.d))
+            adapters, res = train_ncr(model, images, d, tuple(args.snr_db), args.channel, args.steps,
+                                      args.batch_size, args.lr or 1e-3, args.cr_dtype, args.seed,
+                                      progress=not args.quiet, out=out, resume=args.resume,
+                                      checkpoint_every=args.checkpoint_every)
+            path = save_ncr_adapters(adapters, out, half=args.half)
+            console.print(f"NCR adapters for d = {d} over {args.channel} {args.snr_db} dB: "
+                          f"train MSE {res['mse']:.3e}, adapters {path}")
         return 0
     if args.finetune_from is not None:
         model = load_semantic_model(args.finetune_from, args.device)
         images = training_images(args.data, args.num_samples).to(args.device)
         res = finetune_semantic(model, images, tuple(args.snr_db), args.channel, args.steps, args.batch_size,
-                                args.lr or 1e-4, args.seed, progress=not args.quiet)
+                                args.lr or 1e-4, args.seed, progress=not args.quiet, out=args.out,
+                                resume=args.resume, checkpoint_every=args.checkpoint_every)
         path = save_semantic_model(model, args.out, half=args.half,
                                    extra={"finetuned_from": str(args.finetune_from), "channel": args.channel,
                                           "snr_db": list(args.snr_db), "steps": args.steps})
@@ -271,6 +303,15 @@ def run_train(args, console) -> int:
     return 0
 
 
+def ncr_output_path(out: Path, d: int, count: int) -> Path:
+    """Where the adapters for rank ``d`` go: ``out`` with ``{d}`` filled in, else ``out`` itself
+    for a single ``d`` or ``<stem>_d<D>.safetensors`` for several."""
+    text = str(out)
+    if "{d}" in text:
+        return Path(text.replace("{d}", str(d)))
+    return Path(out) if count == 1 else Path(out).with_name(f"{Path(out).stem}_d{d}{Path(out).suffix}")
+
+
 def analog_link(channel: str = "rayleigh", csi: str = "perfect", device: str | torch.device = "cpu"):
     """The real differentiable :class:`~linksim.phy.analog_link.AnalogLink` over a default
     OFDM grid (72 subcarriers x 14 symbols, 30 kHz, pilots on symbols 2 and 11) and the
@@ -288,7 +329,8 @@ def analog_link(channel: str = "rayleigh", csi: str = "perfect", device: str | t
 
 def finetune_semantic(model: SemanticModel, images: torch.Tensor, snr_db: tuple[float, float] = (0.0, 5.0),
                       channel: str = "rayleigh", steps: int = 300, batch_size: int = 64, lr: float = 1e-4,
-                      seed: int = 0, progress: bool = True) -> dict:
+                      seed: int = 0, progress: bool = True, out: str | Path | None = None, resume: bool = False,
+                      checkpoint_every: int = 500) -> dict:
     """Few-shot fine-tuning of encoder and decoder through the channel (Sec. III-B, eq. 22).
 
     Each step draws a batch and one SNR uniformly in ``snr_db`` (Es/N0 per resource
@@ -296,6 +338,8 @@ def finetune_semantic(model: SemanticModel, images: torch.Tensor, snr_db: tuple[
     ``||X - X̂||²``. ``model`` is updated in place.
 
     :param images: ``[N, C, H, W]`` few-shot training images in [0, 1].
+    :param out: weights path: checkpoints every ``checkpoint_every`` steps and at the end
+        (float32, with the Adam state beside it); ``resume`` continues from them.
     :returns: ``{"steps", "mse"}``, ``mse``: per-pixel MSE over the last 50 steps.
     """
     import sionna
@@ -305,33 +349,54 @@ def finetune_semantic(model: SemanticModel, images: torch.Tensor, snr_db: tuple[
     gen = torch.Generator().manual_seed(seed)
     sionna.phy.config.seed = seed
     link = analog_link(channel, device=images.device)
+    start, history = 0, []
+    if resume:
+        if out is None or not _paths(Path(out))[2].is_file():
+            raise FileNotFoundError(f"--resume: no checkpoint {_paths(Path(out))[2] if out else '(no out path)'}")
+        model.load_state_dict(load_semantic_model(_paths(Path(out))[0], images.device).state_dict())
     model.train()
     for p in model.parameters():
         p.requires_grad_(True)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
+    if resume:
+        start, history = _resume_checkpoint(Path(out), list(model.parameters()), opt, images.device)
+        gen.manual_seed(seed + start)
+        sionna.phy.config.seed = seed + start  # the channel's draws go on from a fresh, deterministic state
+    info = {"finetune": {"channel": channel, "snr_db": list(snr_db), "steps": steps, "batch_size": batch_size,
+                         "lr": lr, "seed": seed}, "model": json.loads(model.config.to_json())}
+
+    def checkpoint(step: int) -> None:
+        _save_checkpoint(lambda path: save_semantic_model(model, path, extra={"step": step, **info}),
+                         list(model.parameters()), opt, step, Path(out), history, info)
+
     mses: list[float] = []
     bar = _progress(progress)
     with bar:
-        task = bar.add_task(f"fine-tune over {channel}", total=steps)
-        for _ in range(steps):
+        task = bar.add_task(f"fine-tune over {channel}", total=steps, completed=start)
+        for step in range(start, steps):
             idx = torch.randint(len(images), (min(batch_size, len(images)),), generator=gen)
             x = images[idx]
             snr = snr_db[0] + (snr_db[1] - snr_db[0]) * float(torch.rand((), generator=gen))
-            out = model.encode(x)
-            z_rx = link(out.z, noise_variance(snr)).values
+            enc = model.encode(x)
+            z_rx = link(enc.z, noise_variance(snr)).values
             loss = (model.decode(z_rx) - x).square().flatten(1).sum(dim=1).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
             mses.append(loss.item() / x[0].numel())
+            if (step + 1) % 50 == 0:
+                history.append({"step": step + 1, "mse": sum(mses[-50:]) / len(mses[-50:])})
             bar.update(task, advance=1, description=f"fine-tune over {channel} mse {sum(mses[-50:]) / len(mses[-50:]):.4f}")
+            if out is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == steps):
+                checkpoint(step + 1)
     model.eval()
     return {"steps": steps, "mse": sum(mses[-50:]) / max(1, len(mses[-50:]))}
 
 
 def train_ncr(model: SemanticModel, images: torch.Tensor, d: int, snr_db: tuple[float, float] = (0.0, 5.0),
               channel: str = "rayleigh", steps: int = 200, batch_size: int = 64, lr: float = 1e-3,
-              cr_dtype: str = "float16", seed: int = 0, progress: bool = True):
+              cr_dtype: str = "float16", seed: int = 0, progress: bool = True, out: str | Path | None = None,
+              resume: bool = False, checkpoint_every: int = 500):
     """NCR fine-tuning (Sec. III-B, eq. 23): train adapters for rank ``d`` with ``model`` frozen.
 
     Each step draws a batch and one SNR uniformly in ``snr_db`` (Es/N0 per resource
@@ -343,6 +408,8 @@ def train_ncr(model: SemanticModel, images: torch.Tensor, d: int, snr_db: tuple[
     (eq. 8) and clipped to [0, 1]; only the adapters learn.
 
     :param images: ``[N, C, H, W]`` training images in [0, 1].
+    :param out: adapters path: checkpoints every ``checkpoint_every`` steps and at the end
+        (with the Adam state beside it); ``resume`` continues from them.
     :returns: ``(adapters, {"steps", "mse"})``, ``mse``: per-pixel MSE of ``X̃`` over the last 50 steps.
     """
     import sionna
@@ -357,7 +424,7 @@ def train_ncr(model: SemanticModel, images: torch.Tensor, d: int, snr_db: tuple[
         recompose,
         split_representation,
     )
-    from .models import NCRAdapters, NCRConfig
+    from .models import NCRAdapters, NCRConfig, load_ncr_adapters, save_ncr_adapters
 
     gen = torch.Generator().manual_seed(seed)
     sionna.phy.config.seed = seed
@@ -369,13 +436,24 @@ def train_ncr(model: SemanticModel, images: torch.Tensor, d: int, snr_db: tuple[
         p.requires_grad_(False)
     cfg = model.config
     adapters = NCRAdapters(NCRConfig(k=cfg.k, image_shape=cfg.image_shape, d=d, power=cfg.power)).to(images.device)
+    if resume:
+        if out is None or not _paths(Path(out))[2].is_file():
+            raise FileNotFoundError(f"--resume: no checkpoint {_paths(Path(out))[2] if out else '(no out path)'}")
+        adapters.load_state_dict(load_ncr_adapters(_paths(Path(out))[0], images.device).state_dict())
     opt = torch.optim.Adam(adapters.parameters(), lr=lr)
+    start, history = 0, []
+    if resume:
+        start, history = _resume_checkpoint(Path(out), list(adapters.parameters()), opt, images.device)
+        gen.manual_seed(seed + start)
+        sionna.phy.config.seed = seed + start
+    info = {"ncr": {"d": d, "channel": channel, "snr_db": list(snr_db), "steps": steps, "batch_size": batch_size,
+                    "lr": lr, "cr_dtype": cr_dtype, "seed": seed}}
     c, h, _ = cfg.image_shape
     mses: list[float] = []
     bar = _progress(progress)
     with bar:
-        task = bar.add_task(f"NCR d={d} over {channel}", total=steps)
-        for _ in range(steps):
+        task = bar.add_task(f"NCR d={d} over {channel}", total=steps, completed=start)
+        for step in range(start, steps):
             idx = torch.randint(len(images), (min(batch_size, len(images)),), generator=gen)
             x = images[idx]
             no = noise_variance(snr_db[0] + (snr_db[1] - snr_db[0]) * float(torch.rand((), generator=gen)))
@@ -395,6 +473,11 @@ def train_ncr(model: SemanticModel, images: torch.Tensor, d: int, snr_db: tuple[
             loss.backward()
             opt.step()
             mses.append(loss.item() / x[0].numel())
+            if (step + 1) % 50 == 0:
+                history.append({"step": step + 1, "mse": sum(mses[-50:]) / len(mses[-50:])})
             bar.update(task, advance=1)
+            if out is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == steps):
+                _save_checkpoint(lambda path: save_ncr_adapters(adapters, path), list(adapters.parameters()), opt,
+                                 step + 1, Path(out), history, info)
     adapters.eval()
     return adapters, {"steps": steps, "mse": sum(mses[-50:]) / max(1, len(mses[-50:]))}
