@@ -65,6 +65,10 @@ def build_tiny_models(root: Path) -> TinyModels:
     vae = AutoencoderKL(block_out_channels=(8, 16), in_channels=3, out_channels=3,
                         down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
                         latent_channels=4, norm_num_groups=4, layers_per_block=1, sample_size=32)
+    # like SD's 0.18215, a scaling factor that gives the latents unit variance (what the UNet expects)
+    with torch.no_grad():
+        std = vae.encode(torch.rand(4, 3, 32, 32) * 2 - 1).latent_dist.mode().std()
+    vae.register_to_config(scaling_factor=float(1 / std))
     unet = UNet2DConditionModel(block_out_channels=(8, 16), layers_per_block=1, sample_size=16, in_channels=4,
                                 out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
                                 up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=16,

@@ -46,7 +46,7 @@ from ..base import (
     Transport,
 )
 from ..registry import register_codec
-from .models import LatentGeometry, captioner, latent_diffusion, latent_geometry
+from .models import LatentGeometry, captioner, latent_diffusion, latent_geometry, model_dtype
 from .modes import MODE_STREAMS, Mode, sends_latent
 
 DEFAULT_CAPTIONER = "Salesforce/blip-image-captioning-large"
@@ -224,7 +224,8 @@ class CaptionLatentCodec(Codec):
                 dec = self._latent.from_bits(r, self.latent_shape)
                 z = dec.values
                 if isinstance(self._latent, FloatPayload):
-                    rates["nonfinite_rate"] = (dec.nonfinite.cpu(), torch.full_like(dec.nonfinite.cpu(), math.prod(self.latent_shape)))
+                    z, nonfinite = self._overflow(z, dec.nonfinite)
+                    rates["nonfinite_rate"] = (nonfinite.cpu(), torch.full_like(nonfinite.cpu(), math.prod(self.latent_shape)))
         batch = (z.shape[0] if z is not None else len(prompts))
         sd = latent_diffusion(p.pipeline, self.context.device)
         generator = _generator(self.context.device)
@@ -238,6 +239,17 @@ class CaptionLatentCodec(Codec):
         if c == 1:
             x_hat = x_hat.mean(dim=1, keepdim=True)
         return Reconstruction(x_hat=x_hat, rates=rates, texts=texts)
+
+    def _overflow(self, z: torch.Tensor, nonfinite: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Finite received values beyond the models' dtype (float32, float16 on CUDA) become
+        infinite in the cast: count them as non-finite ``[B]`` and apply the ``zero`` policy to them
+        (``clamp`` already bounded them to ``latent_range``; ``keep`` keeps the infinities)."""
+        limit = torch.finfo(model_dtype(self.context.device)).max
+        over = torch.isfinite(z) & (z.abs() > limit)
+        nonfinite = nonfinite + over.flatten(1).sum(dim=1)
+        if self._latent.nonfinite == "zero":
+            z = torch.where(over, torch.zeros_like(z), z)
+        return z, nonfinite
 
 
 def _generator(device: torch.device) -> torch.Generator:

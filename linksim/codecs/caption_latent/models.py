@@ -109,7 +109,7 @@ class LatentDiffusion:
         how = "set params.pipeline to a Stable Diffusion hub id or a folder in the diffusers pipeline layout"
         what = f"params.pipeline (Stable Diffusion pipeline '{source}')"
         pipe = from_pretrained(StableDiffusionImg2ImgPipeline.from_pretrained, source, what, how,
-                               safety_checker=None, requires_safety_checker=False, torch_dtype=model_dtype(device))
+                               safety_checker=None, requires_safety_checker=False, dtype=model_dtype(device))
         pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
         pipe = pipe.to(device)
         pipe.set_progress_bar_config(disable=True)
