@@ -191,6 +191,11 @@ class Codec(torch.nn.Module):
         """Bits per sample of each digital stream when they do not depend on the data, else None."""
         return None
 
+    def analog_values(self, stream: str) -> int | None:
+        """Real values per sample of an analog ``stream`` when known without data (None: the
+        sample's own size, as for ``raw``)."""
+        return None
+
     def load_models(self) -> None:
         """Load heavy models now (the runner calls this before the first point, so that a
         missing model stops the run before any simulation); lazy codecs override it."""

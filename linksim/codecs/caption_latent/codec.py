@@ -127,11 +127,16 @@ class CaptionLatentCodec(Codec):
             out["latent"] = self._latent.num_bits(self.latent_shape)
         return out
 
+    def analog_values(self, stream: str) -> int | None:
+        """The latent's values per sample (``c * h * w``) when it takes the analog path."""
+        return math.prod(self.latent_shape) if stream == "latent" else None
+
     def payload_table(self) -> list[dict]:
         """The paper's Table 1 for this codec's image size and transports, in explicit units.
 
         Rows: ``name``, ``shape``, ``data_type``, ``bits``, ``bytes``, ``channel_uses``
-        (resource elements per sample, None for the whole image, which is never sent).
+        (resource elements per sample, None for the whole image, which is never sent, and for
+        streams this mode does not send), and ``note`` where the latent geometry is assumed.
         """
         c, h, w = self.context.sample_shape
         caption_bits = self._text.num_bits()
@@ -159,6 +164,10 @@ class CaptionLatentCodec(Codec):
         ]
         for r in rows:
             r["bytes"] = None if r["bits"] is None else r["bits"] / 8
+        if not self.geometry.from_config:
+            for r in rows[2:]:
+                r["note"] = (f"latent shape assumes Stable Diffusion v1's VAE (4 channels, /8): the config of "
+                             f"'{self.params.pipeline}' is not available offline")
         return rows
 
     # -- models ------------------------------------------------------------------------------
