@@ -10,8 +10,9 @@ before any point is simulated).
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 
@@ -37,6 +38,31 @@ def from_pretrained(load: Callable[..., Any], source: str, what: str, how: str, 
     :param what: what the model is for, e.g. ``"metric_models.clip (CLIP for clip_score)"``.
     :param how: how a user provides it, e.g. ``"set metric_models.clip to a hub id or a folder"``.
     """
+    with _quiet_loading():
+        return _load(load, source, what, how, **kwargs)
+
+
+@contextlib.contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """No per-file progress bars from transformers / diffusers while loading (the run has its
+    own progress bar, and a failure must stay one line); their previous state is restored."""
+    restore = []
+    for name in ("transformers", "diffusers"):
+        try:
+            logging = __import__(f"{name}.utils.logging", fromlist=["logging"])
+        except ImportError:
+            continue
+        if logging.is_progress_bar_enabled():
+            logging.disable_progress_bar()
+            restore.append(logging.enable_progress_bar)
+    try:
+        yield
+    finally:
+        for enable in restore:
+            enable()
+
+
+def _load(load: Callable[..., Any], source: str, what: str, how: str, **kwargs) -> Any:
     if is_local(source):
         path = Path(source).expanduser()
         if not path.exists():

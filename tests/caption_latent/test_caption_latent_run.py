@@ -161,3 +161,28 @@ def test_image_size_must_suit_the_vae(tiny_models, tmp_path, capsys):
     assert main(["validate", str(scenario)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("data.image_size:") and "multiples of 2" in err[0]
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_shipped_flickr8k_scenario_prints_table_1(capsys):
+    assert main(["validate", str(REPO / "scenarios" / "caption_latent_flickr8k.yaml")]) == 0
+    out = capsys.readouterr().out
+    for figure in ("50,331,648", "1,048,576", "616", "6,291,456", "131,072", "[4,64,64]"):
+        assert figure in out, figure
+
+
+def test_flickr8k_scenario_takes_a_user_folder(tmp_path, capsys):
+    from PIL import Image
+
+    folder = tmp_path / "Flicker8k_Dataset"
+    folder.mkdir()
+    for i in range(3):
+        Image.new("RGB", (500, 375 + i), (40 * i, 90, 200)).save(folder / f"{i}_flickr.jpg")
+    text = (REPO / "scenarios" / "caption_latent_flickr8k.yaml").read_text()
+    text = text.replace("  source: photos ", f"  source: folder:{folder} ").replace("num_samples: 100", "num_samples: 3")
+    assert f"folder:{folder}" in text
+    (tmp_path / "f.yaml").write_text(text)
+    assert main(["validate", str(tmp_path / "f.yaml")]) == 0
+    assert "3 samples each" in capsys.readouterr().out

@@ -114,7 +114,7 @@ class LatentDiffusion:
         pipe = pipe.to(device)
         pipe.set_progress_bar_config(disable=True)
         self.img2img = pipe
-        self.text2img = StableDiffusionPipeline(**pipe.components)
+        self.text2img = StableDiffusionPipeline(**pipe.components, requires_safety_checker=False)
         self.text2img.set_progress_bar_config(disable=True)
         self.vae = pipe.vae
         self.scaling = float(pipe.vae.config.scaling_factor)
