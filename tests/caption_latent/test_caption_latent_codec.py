@@ -6,6 +6,8 @@ import math
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from linksim.codecs.caption_latent.models import latent_diffusion
 from linksim.runner import Simulation
@@ -115,3 +117,22 @@ def test_paper_table_1_for_512x512(tmp_path):
     assert table == {"whole image": 50_331_648, "text only": 616, "latent only": 1_048_576,
                      "text + latent": 1_049_192}
     assert codec.latent_shape == (4, 64, 64)
+
+
+@settings(max_examples=60, deadline=None)
+@given(raw=st.binary(min_size=77, max_size=77))
+def test_any_received_caption_bytes_reach_the_text_encoder(tiny_sd_text, raw):
+    """Whatever 77 bytes arrive, the decoded caption tokenizes and encodes to CLIP embeddings."""
+    import numpy as np
+
+    from linksim.phy.payload import TextPayload
+
+    bits = torch.from_numpy(np.unpackbits(np.frombuffer(raw, dtype=np.uint8))).float()[None]
+    text = TextPayload("ascii", 77).from_bits(bits).texts
+    embeds, _ = tiny_sd_text.encode_prompt(text, torch.device("cpu"), 1, False)
+    assert embeds.shape[:2] == (1, 77) and torch.isfinite(embeds).all()
+
+
+@pytest.fixture(scope="module")
+def tiny_sd_text(tiny_models):
+    return latent_diffusion(str(tiny_models.sd), torch.device("cpu")).img2img

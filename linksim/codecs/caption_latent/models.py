@@ -13,6 +13,7 @@ compared side by side) share one copy. Nothing is loaded at import or by
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -55,7 +56,9 @@ def latent_geometry(pipeline: str) -> LatentGeometry:
 
     try:
         kwargs = {} if is_local(pipeline) else {"local_files_only": True}
-        cfg = AutoencoderKL.load_config(pipeline, subfolder="vae", **kwargs)
+        with warnings.catch_warnings():  # huggingface_hub's deprecation noise about its own arguments
+            warnings.simplefilter("ignore", UserWarning)
+            cfg = AutoencoderKL.load_config(pipeline, subfolder="vae", **kwargs)
     except Exception:  # noqa: BLE001 - not available offline: SD v1's geometry
         return LatentGeometry(SD_LATENT_CHANNELS, SD_DOWNSAMPLING, from_config=False)
     blocks = len(cfg.get("block_out_channels", [0] * 4))
