@@ -207,7 +207,8 @@ def _validate(args, out: Console) -> int:
         total_uses = 0.0
         for stream, t in codec.transports.items():
             if t.path == "analog":
-                n_values = measured[stream].values[0].numel() if measured else math.prod(sim.dataset.images.shape[1:])
+                n_values = (measured[stream].values[0].numel() if measured else
+                            codec.analog_values(stream) or math.prod(sim.dataset.images.shape[1:]))
                 bits, uses = "-", math.ceil(n_values / 2)
                 desc = "analog"
             else:
@@ -225,6 +226,16 @@ def _validate(args, out: Console) -> int:
             over.append(f"{name} needs {total_uses:.0f} resource elements per sample, over the budget of {budget}: "
                         "infeasible")
     out.print(table)
+    printed: dict[str, str] = {}  # table -> first codec: codecs that differ only in mode share one table
+    for name, codec in sim.codecs.items():
+        if hasattr(codec, "payload_table"):
+            rows = codec.payload_table()
+            key = repr(rows)
+            if key in printed:
+                out.print(f"{name}: payload per sample as for {printed[key]}", highlight=False)
+                continue
+            printed[key] = name
+            _payload_table(name, rows, out)
     points = len(sim.points())
     axis = "distances" if sc.is_distance_sweep() else "SNR points"
     out.print(f"{len(sim.codecs)} codecs x {len(sim.channels)} channels x {len(sc.sweep_points())} {axis} = "
@@ -233,6 +244,27 @@ def _validate(args, out: Console) -> int:
         out.print(f"warning: {line}", highlight=False)
     out.print("scenario is valid", highlight=False)
     return EXIT_OK
+
+
+def _payload_table(codec: str, rows: list[dict], out: Console) -> None:
+    """A codec's dimensionality table (the caption+latent paper's Table 1), units in the headers."""
+    table = Table(title=f"{codec}: payload per sample (cf. Table 1 of the caption+latent paper)")
+    for col in ("transmitted data", "dimensionality", "data type", "bits", "bytes", "% of image", "REs"):
+        table.add_column(col, justify="left" if col in ("transmitted data", "dimensionality", "data type") else "right",
+                         no_wrap=True)
+    image_bits = rows[0]["bits"]
+    for r in rows:
+        bits = r["bits"]
+        table.add_row(r["name"], r["shape"], r["data_type"], "-" if bits is None else f"{bits:,}",
+                      "-" if bits is None else f"{r['bytes']:,.0f}",
+                      "-" if bits is None else f"{100 * bits / image_bits:.3g}",
+                      "-" if r["channel_uses"] is None else f"{r['channel_uses']:,}")
+    out.print(table)
+    for note in dict.fromkeys(r["note"] for r in rows if r.get("note")):
+        out.print(f"note: {note}", highlight=False)
+    out.print("bits and bytes: payload per sample (8 bits per byte); % of image: of the whole image as float64; "
+              "REs: data resource elements per sample under the stream's transport (- : not sent by this mode)",
+              highlight=False)
 
 
 def _list(out: Console) -> int:

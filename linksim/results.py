@@ -75,6 +75,8 @@ class PointResult:
     :ivar fingerprint: digest of the scenario parts that determine this point's numbers.
     :ivar infeasible: with a bandwidth budget: whether the codec did not fit it at this
         point (None without a budget).
+    :ivar set_metrics: metric -> one value over all samples of the point (``fid``); its
+        row has ``n`` = samples and no confidence interval.
     """
 
     key: PointKey
@@ -86,6 +88,7 @@ class PointResult:
     samples: np.ndarray | None = None
     num_samples: int = 0
     infeasible: bool | None = None
+    set_metrics: dict[str, float] = field(default_factory=dict)
 
     def rows(self, metrics: list[str]) -> list[dict]:
         """Tidy result rows of this point (see the module docstring).
@@ -139,6 +142,8 @@ class PointResult:
             else:  # requested fidelity metrics, analog symbol MSE, and metrics a codec reports itself
                 mean, lo, hi = _mean_interval(values)
                 add(name, mean, lo, hi, len(values))
+        for name, value in self.set_metrics.items():
+            add(name, float(value), None, None, self.num_samples)
         return out
 
 
@@ -240,6 +245,8 @@ class ResultStore:
                 g.attrs["infeasible"] = bool(r.infeasible)
             g.attrs["links"] = json.dumps({k: v.__dict__ for k, v in r.links.items()})
             g.attrs["rates"] = json.dumps({k: [int(a), int(b)] for k, (a, b) in r.rates.items()})
+            if r.set_metrics:
+                g.attrs["set_metrics"] = json.dumps({k: float(v) for k, v in r.set_metrics.items()})
             ps = g.create_group("per_sample")
             for metric, values in r.per_sample.items():
                 ps.create_dataset(metric.replace("/", "|"), data=np.asarray(values, dtype=np.float64))
@@ -277,6 +284,7 @@ def _read_point(g) -> PointResult:
         r.infeasible = bool(g.attrs["infeasible"])
     r.links = {k: LinkCounts(**v) for k, v in json.loads(g.attrs["links"]).items()}
     r.rates = {k: (a, b) for k, (a, b) in json.loads(g.attrs["rates"]).items()}
+    r.set_metrics = json.loads(g.attrs["set_metrics"]) if "set_metrics" in g.attrs else {}
     r.per_sample = {name.replace("|", "/"): ds[()] for name, ds in g["per_sample"].items()}
     r.samples = g["samples"][()] if "samples" in g else None
     return r

@@ -18,7 +18,9 @@ import torch
 import linksim
 from linksim.codecs import AnalogPayload, Codec, CodecContext, Transport, codec_class
 from linksim.data import ImageDataset, load_dataset
-from linksim.metrics.fidelity import fidelity_metric
+from linksim.metrics.fidelity import fidelity_metric, sanitize_images
+from linksim.metrics.learned import LEARNED_METRICS, LoadedMetrics, load_metrics
+from linksim.pretrained import ModelUnavailable
 from linksim.phy.analog_link import AnalogLink
 from linksim.phy.channels import ChannelModel, build_channel
 from linksim.phy.digital_link import DigitalLink, plan_digital_payload
@@ -70,6 +72,7 @@ class Simulation:
     channels: dict[str, ChannelModel]
     codecs: dict[str, Codec]
     _links: dict[tuple, torch.nn.Module] = field(default_factory=dict)
+    _learned: LoadedMetrics | None = None  # learned metrics' models, loaded by the first run_point
 
     @classmethod
     def build(cls, sc: Scenario, device: torch.device | None = None) -> "Simulation":
@@ -170,9 +173,18 @@ class Simulation:
         ``target_bit_errors`` / ``target_block_errors``, until the target is reached
         (whole batches: every simulated sample feeds the fidelity metrics).
         """
+        if self._learned is None:  # every model of every codec and metric, before any point is simulated
+            try:
+                for c in self.codecs.values():
+                    c.load_models()
+                self._learned = load_metrics(self.scenario.metrics, self.scenario.metric_models, self.device)
+            except ModelUnavailable as e:
+                raise RunError(str(e)) from None
         seed = point_seed(self.scenario.seed, key)
         sionna.phy.config.seed = seed  # Sionna draws noise and fading from its seeded generators
         codec = self.codecs[key.codec]
+        codec.start_point(key.snr_db)
+        set_level = self._learned.accumulators()
         self.channels[key.channel].point_distance_m = key.distance_m
         result = PointResult(key=key, seed=seed, fingerprint=self.fingerprint(key))
         budget = self.scenario.budget_channel_uses()
@@ -180,7 +192,7 @@ class Simulation:
         per_sample: dict[str, list[np.ndarray]] = {}
         rates: dict[str, list[int]] = {}
         samples = []
-        fidelity = [m for m in self.scenario.metrics if m not in LINK_METRICS]
+        fidelity = [m for m in self.scenario.metrics if m not in LINK_METRICS and m not in LEARNED_METRICS]
 
         def collect(name: str, values: torch.Tensor) -> None:
             per_sample.setdefault(name, []).append(values.detach().double().cpu().numpy())
@@ -225,6 +237,10 @@ class Simulation:
                 collect("payload_bits", payload)
             for m in fidelity:
                 collect(m, fidelity_metric(m)(x, rec.x_hat.to(x.device)))
+            for m, values in self._learned.per_sample(x, rec.x_hat, rec.texts).items():
+                collect(m, values)
+            for acc in set_level.values():
+                acc.update(x, sanitize_images(rec.x_hat).to(x.device))
             for m, values in rec.metrics.items():
                 collect(m, values)
             for m, (events, trials) in rec.rates.items():
@@ -240,6 +256,8 @@ class Simulation:
         if budget is not None:
             result.infeasible = over_budget > 0
         result.per_sample = {k: np.concatenate(v) for k, v in per_sample.items()}
+        # an infeasible point that simulated nothing has no set-level value
+        result.set_metrics = {k: acc.compute() for k, acc in set_level.items() if acc.samples > 0}
         result.rates = {k: (a, b) for k, (a, b) in rates.items()}
         result.samples = np.concatenate(samples)[:SAMPLES_PER_GRID] if samples else None
         return result

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from linksim.codecs import StreamOverride, Transport, codec_class
 from linksim.codecs.base import CodecParams
 from linksim.metrics.fidelity import known_fidelity_metrics
+from linksim.metrics.learned import MetricModels
 from linksim.phy.channels import ChannelParams, channel_class
 from linksim.phy.code_blocks import DEFAULT_MAX_BLOCK_BITS
 
@@ -289,6 +290,8 @@ class Scenario(_Strict):
     metrics: list[str] = Field(default_factory=lambda: ["ber", "bler", "mse", "psnr", "ssim"], max_length=100)
     targets: dict[str, float] = Field(default_factory=dict, max_length=100,
                                       description="fidelity targets, e.g. {psnr: 25}: the range table reports where each is met")
+    metric_models: MetricModels = Field(default_factory=MetricModels,
+                                        description="models of the learned metrics (lpips, clip_score, fid)")
 
     # resolved forms, filled by load/validate (not part of the file)
     _channels: list[ChannelParams] = []

@@ -109,11 +109,14 @@ class Reconstruction:
         ``nonfinite_rate``: non-finite floats among the floats received, or
         ``fallback_rate``: samples whose payload could not be decoded (trials 1).
     :ivar metrics: extra per-sample metrics ``name -> [B]`` a codec computes itself.
+    :ivar texts: texts of a codec that sends text, ``"sent"`` and ``"received"`` -> ``B``
+        strings, for text-aware metrics (``clip_score``, ``caption_cer``).
     """
 
     x_hat: torch.Tensor
     rates: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
     metrics: dict[str, torch.Tensor] = field(default_factory=dict)
+    texts: dict[str, list[str]] = field(default_factory=dict)
 
 
 class CodecParams(BaseModel):
@@ -187,6 +190,19 @@ class Codec(torch.nn.Module):
     def payload_bits(self) -> dict[str, int] | None:
         """Bits per sample of each digital stream when they do not depend on the data, else None."""
         return None
+
+    def analog_values(self, stream: str) -> int | None:
+        """Real values per sample of an analog ``stream`` when known without data (None: the
+        sample's own size, as for ``raw``)."""
+        return None
+
+    def load_models(self) -> None:
+        """Load heavy models now (the runner calls this before the first point, so that a
+        missing model stops the run before any simulation); lazy codecs override it."""
+
+    def start_point(self, snr_db: float) -> None:
+        """Told by the runner before each point: its SNR [dB] (Es/N0 per data RE), which an
+        adaptive transmitter may use (``caption_latent``'s ``auto`` mode)."""
 
     def encode(self, x: torch.Tensor) -> Message:
         """Turn ``x`` ``[B, C, H, W]`` (values in [0, 1]) into streams."""

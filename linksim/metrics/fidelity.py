@@ -63,8 +63,10 @@ def register_fidelity(name: str) -> Callable[[FidelityFn], FidelityFn]:
 
 
 def known_fidelity_metrics() -> list[str]:
-    """Names of the registered fidelity metrics, sorted."""
-    return sorted(FIDELITY_METRICS)
+    """Names of the registered fidelity metrics and of the learned ones (:mod:`.learned`), sorted."""
+    from linksim.metrics.learned import LEARNED_METRICS
+
+    return sorted(set(FIDELITY_METRICS) | set(LEARNED_METRICS))
 
 
 def fidelity_metric(name: str) -> FidelityFn:
