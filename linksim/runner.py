@@ -112,6 +112,8 @@ class Simulation:
             "codec": sc.codecs[i].model_dump(mode="json", exclude={"series"}),  # series: plots only
             "snr_type": sc.sweep.snr_type, "metrics": sc.metrics, "version": linksim.__version__,
         }
+        if sc.metric_models != type(sc.metric_models)():  # the models behind lpips / clip_score / fid
+            parts["metric_models"] = sc.metric_models.model_dump(mode="json")
         if sc.budget.is_set():  # codecs adapt to the budget, and it decides feasibility
             parts["budget"] = sc.budget_channel_uses()
         if key.distance_m is not None:
@@ -375,7 +377,7 @@ def _run_locked(sc: Scenario, sim: Simulation, out_dir: Path, force: bool, progr
 
 
 #: fidelity metrics where smaller is better: "meets a target" means <= for them, >= for the rest
-LOWER_IS_BETTER = frozenset({"mse", "lpips"})
+LOWER_IS_BETTER = frozenset({"mse", "lpips", "fid", "caption_cer"})
 RANGE_COLUMNS = ["codec", "channel", "metric", "target", "max_distance_m", "snr_db", "value"]
 
 
