@@ -95,6 +95,12 @@ class RayExecutor:
         in_flight: dict = {}
         try:
             use_gpu = self._wants_gpu(sim.scenario.device)
+            if use_gpu and not self._ray.cluster_resources().get("GPU", 0):
+                from linksim.runner import RunError
+
+                # a task asking for a GPU the cluster lacks would wait forever
+                raise RunError(f"device: '{sim.scenario.device}' but the Ray cluster has no GPU "
+                               "(use device: auto or cpu, or add GPU nodes)")
             task = ray.remote(
                 num_cpus=1, num_gpus=1 if use_gpu else 0, max_retries=MAX_RETRIES,
                 # Ray ends a GPU task's worker after each task by default (max_calls=1),
