@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--executor", choices=EXECUTORS, default="in-process",
                    help="where the points run: this process (default) or Ray tasks (pip install \"linksim[ray]\")")
     r.add_argument("--address", default=None,
-                   help="with --executor ray: the cluster to use (auto | HOST:PORT | ray://HOST:PORT; "
+                   help="with --executor ray: the cluster to use (auto | HOST:PORT; "
                         "default: RAY_ADDRESS, else a local Ray instance started for this run)")
     v = sub.add_parser("validate", help="check a scenario and print payload bits / resource elements per codec")
     v.add_argument("scenario", type=Path)

@@ -39,7 +39,8 @@ def _sequential_reference(todo: list[PointKey], errors: dict[PointKey, int], don
     run, skipped = [], []
     for key in todo:
         pair = (key.codec, key.channel)
-        below = any((k.codec, k.channel) == pair and k.snr_db < key.snr_db and is_error_free(r) for k, r in done.items())
+        below = any((k.codec, k.channel) == pair and k.snr_db < key.snr_db and is_error_free(r)
+                    for k, r in done.items())
         if pair in error_free or below:
             skipped.append(key)
             continue

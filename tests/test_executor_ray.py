@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -147,3 +149,28 @@ def test_a_cuda_scenario_on_a_cluster_without_gpu_fails_in_one_line(tmp_path, ca
                  "--executor", "ray"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["error: device: 'cuda' but the Ray cluster has no GPU (use device: auto or cpu, or add GPU nodes)"]
+
+
+@pytest.mark.slow
+def test_the_command_connects_to_a_running_cluster_by_address(in_process, tmp_path):
+    scenario, reference = in_process
+    address = ray.get_runtime_context().gcs_address  # the instance this module started: a running cluster
+    done = subprocess.run([sys.executable, "-m", "linksim", "run", str(scenario), "--out", str(tmp_path / "out"),
+                           "--quiet", "--executor", "ray", "--address", address],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "results.csv").read_bytes() == (reference / "results.csv").read_bytes()
+    assert ray.is_initialized() and ray.cluster_resources().get("CPU") == 2  # the driver left the cluster running
+
+
+def test_a_failure_inside_a_point_is_raised_as_itself():
+    from linksim.executors.ray_cluster import RayExecutor
+    from linksim.results import PointKey
+
+    def fails():
+        raise ValueError("codecs[0].params.quality: out of range")
+
+    ref = ray.remote(max_retries=0)(fails).remote()
+    with pytest.raises(ValueError) as raised:
+        RayExecutor()._get(ref, PointKey("c", "awgn", 0.0))
+    assert str(raised.value) == "codecs[0].params.quality: out of range"

@@ -71,7 +71,7 @@ class RayExecutor:
     """Points as Ray tasks on a running cluster (``address``) or on a local instance it starts.
 
     :param address: a Ray address (``auto``: the cluster ``ray start --head`` started on
-        this machine; ``HOST:6379``; ``ray://HOST:10001``). None: the ``RAY_ADDRESS``
+        this machine; ``HOST:6379``: a cluster's head node). None: the ``RAY_ADDRESS``
         environment variable if set, else a new local instance for this run.
     :param num_cpus: CPUs of a local instance started here (None: all cores).
     :raises ExecutorUnavailable: ray is not installed.
@@ -91,7 +91,7 @@ class RayExecutor:
     def run(self, sim: "Simulation", schedule: "PointSchedule", on_result: Callable[[PointResult], None],
             progress: PointProgress) -> None:
         ray = self._ray
-        started_here = self._connect()
+        connected_here = self._connect()
         in_flight: dict = {}
         try:
             use_gpu = self._wants_gpu(sim.scenario.device)
@@ -133,11 +133,15 @@ class RayExecutor:
         finally:
             for ref in in_flight:  # interrupted or failed: stop what is still running
                 ray.cancel(ref, force=True)
-            if started_here:
+            if connected_here:
                 ray.shutdown()
 
     def _connect(self) -> bool:
-        """Connect to the cluster unless this process already is; True when this call started it."""
+        """Connect unless this process already is; True when this call connected (it disconnects after).
+
+        Without an address this starts a local instance, which the disconnect stops;
+        a cluster given by address keeps running.
+        """
         ray = self._ray
         if ray.is_initialized():
             return False
