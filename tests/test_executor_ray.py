@@ -174,3 +174,41 @@ def test_a_failure_inside_a_point_is_raised_as_itself():
     with pytest.raises(ValueError) as raised:
         RayExecutor()._get(ref, PointKey("c", "awgn", 0.0))
     assert str(raised.value) == "codecs[0].params.quality: out of range"
+
+
+class _Progress:
+    """Records what the runner reports; raises KeyboardInterrupt (a Ctrl-C) at the ``interrupt_at``-th point."""
+
+    def __init__(self, interrupt_at: int | None = None) -> None:
+        self.total = self.advanced = self.resumed = 0
+        self.points: list = []
+        self.interrupt_at = interrupt_at
+
+    def start(self, total: int, resumed: int = 0) -> None:
+        self.total, self.resumed = total, resumed
+
+    def point(self, key) -> None:
+        self.points.append(key)
+        if len(self.points) == self.interrupt_at:
+            raise KeyboardInterrupt
+
+    def advance(self, steps: int = 1) -> None:
+        self.advanced += steps
+
+
+@pytest.mark.slow
+def test_an_interrupted_ray_run_resumes_and_the_progress_bar_is_fed_by_finished_points(in_process, tmp_path):
+    from linksim.executors.ray_cluster import RayExecutor
+    from linksim.runner import run_scenario
+    from linksim.scenario import load_scenario
+
+    scenario, reference = in_process
+    sc = load_scenario(scenario)
+    with pytest.raises(KeyboardInterrupt):
+        run_scenario(sc, tmp_path / "out", progress=_Progress(interrupt_at=2), executor=RayExecutor())
+    assert len(_points_in(tmp_path / "out" / "results.h5")) == 2  # each point is written before it is reported
+    progress = _Progress()
+    summary = run_scenario(sc, tmp_path / "out", progress=progress, executor=RayExecutor())
+    assert (summary.points_resumed, summary.points_run) == (2, POINTS - 2) == (progress.resumed, len(progress.points))
+    assert progress.advanced == progress.total > 0
+    assert (tmp_path / "out" / "results.csv").read_bytes() == (reference / "results.csv").read_bytes()

@@ -125,9 +125,9 @@ class RayExecutor:
                     raise RunError(f"point {key.codec} | {key.channel} | {key.label()}: a Ray worker computed it "
                                    "from a different scenario or linksim version (install the same linksim on "
                                    "every node)")
+                on_result(result)  # written first: an interrupt from here on keeps the point
                 progress.started(key)
                 progress.finished(key, 0)
-                on_result(result)
                 schedule.finish(result)
                 submit()
         finally:
