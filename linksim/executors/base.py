@@ -30,10 +30,12 @@ class PointProgress:
         self.batches_per_point = batches_per_point
 
     def started(self, key: PointKey) -> None:
+        """``key`` is the point shown (the one starting here; the one just finished on a cluster)."""
         if self._p is not None:
             self._p.point(key)
 
     def batch(self) -> None:
+        """One batch of the current point is done."""
         if self._p is not None:
             self._p.advance()
 
@@ -43,6 +45,7 @@ class PointProgress:
             self._p.advance(self.batches_per_point - batches_drawn)
 
     def skipped(self, key: PointKey) -> None:
+        """A point will not be simulated (``sweep.skip_error_free``): all its batches count as done."""
         self.finished(key, 0)
 
 

@@ -20,10 +20,12 @@ class InProcessExecutor:
     name = "in-process"
 
     def driver_device(self) -> torch.device | None:
+        """None: the driver's Simulation runs the points, on the scenario's device."""
         return None
 
     def run(self, sim: "Simulation", schedule: "PointSchedule", on_result: Callable[[PointResult], None],
             progress: PointProgress) -> None:
+        """Take one point at a time (the plain sweep order), report each batch, hand each result over."""
         while ready := schedule.take_ready(limit=1):
             key = ready[0]
             progress.started(key)

@@ -85,11 +85,16 @@ class RayExecutor:
         self.num_cpus = num_cpus
 
     def driver_device(self) -> torch.device | None:
-        # the driver only plans and writes; points run on the workers' devices
+        """CPU: the driver only plans and writes (it may have no GPU); points run on the workers' devices."""
         return torch.device("cpu")
 
     def run(self, sim: "Simulation", schedule: "PointSchedule", on_result: Callable[[PointResult], None],
             progress: PointProgress) -> None:
+        """Submit every point the schedule releases as a task; hand results over in the order they finish.
+
+        In-flight tasks are cancelled when the run stops early (Ctrl-C, a failed point);
+        a local instance started here is stopped at the end.
+        """
         ray = self._ray
         connected_here = self._connect()
         in_flight: dict = {}
