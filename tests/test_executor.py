@@ -137,3 +137,22 @@ def test_executor_ray_without_ray_installed_exits_2_saying_how_to_install(tmp_pa
 def test_address_without_executor_ray_exits_2(tmp_path, capsys):
     assert main(["run", str(_scenario(tmp_path)), "--out", str(tmp_path / "out"), "--address", "auto"]) == 2
     assert capsys.readouterr().err.strip() == "--address: only with --executor ray"
+
+
+def test_a_worker_builds_the_simulation_once_per_scenario(monkeypatch):
+    from linksim.executors import ray_cluster
+    from linksim.runner import Simulation
+    from linksim.scenario import validate_scenario
+
+    builds = []
+    real_build = Simulation.build.__func__
+    counting = classmethod(lambda cls, *a, **k: builds.append(a) or real_build(cls, *a, **k))
+    monkeypatch.setattr(Simulation, "build", counting)
+    monkeypatch.setattr(ray_cluster, "_WORKER_SIMULATIONS", {})
+    sc = validate_scenario({**SCENARIO, "sweep": {"snr_db": [0, 10]}})
+    other = validate_scenario({**SCENARIO, "seed": 2})
+    keys = [PointKey("analog", "awgn", 0.0), PointKey("analog", "awgn", 10.0)]
+    first = [ray_cluster.run_point_on_worker(sc, ray_cluster.scenario_digest(sc), k, False) for k in keys]
+    assert len(builds) == 1 and [r.key for r in first] == keys
+    ray_cluster.run_point_on_worker(other, ray_cluster.scenario_digest(other), PointKey("analog", "awgn", 10.0), False)
+    assert len(builds) == 2 and list(ray_cluster._WORKER_SIMULATIONS) == [ray_cluster.scenario_digest(other)]
