@@ -4,16 +4,17 @@ The scenario: 2 digital codecs (float32 over 16QAM and float16 over QPSK, both L
 rate 1/2) x 2 channels (AWGN, Rayleigh block fading) x 4 SNRs = 16 points of
 ``--num-samples`` digits each (per point: encode, OFDM, LDPC decode, metrics).
 
-Timed, each into a fresh output folder:
-- ``in-process``: ``run_scenario`` with the default executor (builds the Simulation,
-  runs the 16 points one after the other).
+Timed, each into a fresh output folder, in this order:
+- ``in-process cold``: ``run_scenario`` with the default executor, the first run of
+  this process (loads the data set and the cached LDPC kernels, then 16 points one
+  after the other).
 - ``ray cold``: ``ray.init(num_cpus=--workers)`` plus the run: worker processes start,
   import torch/Sionna/linksim and build the Simulation once each, then run points.
-- ``ray warm``: the same run again on the same instance (workers alive, their
-  Simulation cached): what every run after the first costs on a long-lived cluster.
-Then ``--repeats`` alternating in-process / ray-warm pairs (medians), and the
-per-task overhead alone: the round trip of an empty Ray task and the pickled size of
-one PointResult. The load average of the machine is printed beside the numbers.
+- ``ray warm`` / ``in-process warm``: ``--repeats`` alternating runs on the same Ray
+  instance (workers alive, their Simulation cached: what every run after the first
+  costs on a long-lived set of workers) and in this process (medians).
+Then the per-task overhead alone: the round trip of an empty Ray task and the pickled
+size of one PointResult. The machine's load average is printed beside the numbers.
 
     python benchmarks/sweep_scaling.py                       # 2 workers, 32 samples per point, ~2-4 min
     python benchmarks/sweep_scaling.py --workers 2 --num-samples 64 --repeats 3
@@ -84,6 +85,7 @@ def main() -> None:
         try:
             executor = RayExecutor()
             cold, csv_cold = timed(sc, tmp, "ray cold", executor)
+            cold += startup
             local, warm = [first_local], []
             for _ in range(args.repeats):
                 warm_s, csv_warm = timed(sc, tmp, "ray warm", executor)
@@ -100,15 +102,14 @@ def main() -> None:
             ray.shutdown()
         sim = Simulation.build(sc)
         one = sim.run_point(sim.points()[0])
-    in_process = statistics.median(local)
-    warm_s = statistics.median(warm)
-    print(f"in-process            {in_process:7.2f} s   (median of {len(local)}: "
-          + ", ".join(f"{t:.2f}" for t in local) + ")")
+    warm_local, warm_ray = statistics.median(local[1:]), statistics.median(warm)
+    print(f"in-process cold       {local[0]:7.2f} s   (first run in this process: JIT caches, data set)")
     print(f"ray start ({args.workers} CPUs)     {startup:7.2f} s")
-    cold += startup
-    print(f"ray cold (+ start)    {cold:7.2f} s   ratio in-process / ray = {in_process / cold:.2f}")
-    print(f"ray warm              {warm_s:7.2f} s   ratio in-process / ray = {in_process / warm_s:.2f}   "
-          "(median of " + ", ".join(f"{t:.2f}" for t in warm) + ")")
+    print(f"ray cold (+ start)    {cold:7.2f} s   ratio in-process / ray = {local[0] / cold:.2f}"
+          "   (workers start, import, build the Simulation)")
+    print(f"in-process warm       {warm_local:7.2f} s   (median of " + ", ".join(f"{t:.2f}" for t in local[1:]) + ")")
+    print(f"ray warm              {warm_ray:7.2f} s   ratio in-process / ray = {warm_local / warm_ray:.2f}"
+          "   (median of " + ", ".join(f"{t:.2f}" for t in warm) + ")")
     print(f"per task: empty-task round trip {round_trip_ms:.2f} ms, PointResult {len(pickle.dumps(one)) / 1e3:.1f} kB")
     print(f"results.csv identical to in-process: {same}; {load()}")
 
