@@ -29,6 +29,13 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--force", action="store_true", help="recompute points already in results.h5")
     r.add_argument("--device", default=None, help="override the scenario's device (auto | cpu | cuda[:N])")
     r.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    from linksim.executors import EXECUTORS
+
+    r.add_argument("--executor", choices=EXECUTORS, default="in-process",
+                   help="where the points run: this process (default) or Ray tasks (pip install \"linksim[ray]\")")
+    r.add_argument("--address", default=None,
+                   help="with --executor ray: the cluster to use (auto | HOST:PORT; "
+                        "default: RAY_ADDRESS, else a local Ray instance started for this run)")
     v = sub.add_parser("validate", help="check a scenario and print payload bits / resource elements per codec")
     v.add_argument("scenario", type=Path)
     sub.add_parser("list", help="list codecs, channel models, metrics and data sources")
@@ -134,16 +141,22 @@ class _RichProgress:
 
 
 def _run(args, out: Console) -> int:
+    from linksim.executors import ExecutorUnavailable, make_executor
     from linksim.runner import run_scenario
+    from linksim.scenario import ScenarioError
 
+    try:  # before loading anything: a missing ray is a one-line usage error
+        executor = make_executor(args.executor, args.address)
+    except ExecutorUnavailable as e:
+        raise ScenarioError([str(e)]) from None
     sc = _load(args.scenario, args.device)
     out_dir = args.out or Path("results") / sc.name
     if args.quiet:
-        summary = run_scenario(sc, out_dir, force=args.force)
+        summary = run_scenario(sc, out_dir, force=args.force, executor=executor)
     else:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       TimeRemainingColumn(), console=out, transient=False) as progress:
-            summary = run_scenario(sc, out_dir, force=args.force, progress=_RichProgress(progress))
+            summary = run_scenario(sc, out_dir, force=args.force, progress=_RichProgress(progress), executor=executor)
         _summary_table(sc, summary, out)
         _range_table(sc, summary, out)
     if summary.skipped:

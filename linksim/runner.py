@@ -9,7 +9,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import sionna.phy
@@ -31,6 +31,9 @@ from linksim.phy.transceiver import OFDMTransceiver
 from linksim.run_lock import RunLock, RunLockedError
 from linksim.results import LinkCounts, PointKey, PointResult, ResultStore
 from linksim.scenario import LINK_METRICS, Scenario, scenario_to_yaml
+
+if TYPE_CHECKING:
+    from linksim.executors import Executor
 
 SAMPLES_PER_GRID = 8
 
@@ -307,24 +310,34 @@ class RunSummary:
     range_rows: list[dict] = field(default_factory=list)
 
 
-def run_scenario(sc: Scenario, out_dir: Path, force: bool = False, progress=None) -> RunSummary:
+def run_scenario(sc: Scenario, out_dir: Path, force: bool = False, progress=None,
+                 executor: "Executor | None" = None) -> RunSummary:
     """Run every point of ``sc`` not already in ``out_dir/results.h5`` and write all outputs.
 
     :param progress: optional object with ``start(total_batches)``, ``advance()``,
         ``point(key)`` methods (the CLI passes a rich progress bar).
+    :param executor: where the points run (default: in this process, one by one);
+        this process alone writes the results, whatever the executor.
     """
+    from linksim.executors import InProcessExecutor
+
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
-    sim = Simulation.build(sc)  # loads the data first: a bad source must not leave a folder behind
+    executor = executor or InProcessExecutor()
+    # loads the data first: a bad source must not leave a folder behind
+    sim = Simulation.build(sc, device=executor.driver_device())
     _check_writable(out_dir)
     try:
         with RunLock(out_dir):
-            return _run_locked(sc, sim, out_dir, force, progress, t0)
+            return _run_locked(sc, sim, out_dir, force, progress, t0, executor)
     except RunLockedError as e:
         raise RunError(str(e)) from None
 
 
-def _run_locked(sc: Scenario, sim: Simulation, out_dir: Path, force: bool, progress, t0: float) -> RunSummary:
+def _run_locked(sc: Scenario, sim: Simulation, out_dir: Path, force: bool, progress, t0: float,
+                executor: "Executor") -> RunSummary:
+    from linksim.executors import PointProgress, PointSchedule
+
     store = ResultStore(out_dir / "results.h5")
     recovered = store.recover()
     if recovered is not None:
@@ -338,33 +351,13 @@ def _run_locked(sc: Scenario, sim: Simulation, out_dir: Path, force: bool, progr
     batches = math.ceil(sim.max_samples() / sc.data.batch_size)
     if progress is not None:
         progress.start(len(todo) * batches, resumed=len(current))
-    error_free: set[tuple[str, str]] = set()  # (codec, channel) pairs past an error-free SNR
-    skipped: list[PointKey] = []
-    by_snr = sorted(sim.points(), key=lambda k: (k.codec, k.channel, k.snr_db))
+    points = PointProgress(progress, batches)
     done_results = {r.key: r for r in store.read_all()} if sc.sweep.skips_error_free() else {}
-    for key in sorted(todo, key=lambda k: (list(sim.codecs).index(k.codec), list(sim.channels).index(k.channel), k.snr_db)):
-        pair = (key.codec, key.channel)
-        if sc.sweep.skips_error_free() and (pair in error_free or _below_is_error_free(key, by_snr, done_results)):
-            skipped.append(key)
-            if progress is not None:
-                progress.advance(batches)
-            continue
-        if progress is not None:
-            progress.point(key)
-        drawn = [0]
-
-        def on_batch():
-            drawn[0] += 1
-            if progress is not None:
-                progress.advance()
-
-        result = sim.run_point(key, on_batch=on_batch)
-        if progress is not None and drawn[0] < batches:
-            progress.advance(batches - drawn[0])
-        store.write(result)
-        done_results[key] = result
-        if result.links and sum(c.bit_errors for c in result.links.values()) == 0:
-            error_free.add(pair)
+    todo.sort(key=lambda k: (list(sim.codecs).index(k.codec), list(sim.channels).index(k.channel), k.snr_db))
+    schedule = PointSchedule(todo, sc.sweep.skips_error_free(), done_results, on_skip=points.skipped)
+    # every point is written the moment it arrives, so an interrupted run resumes from there
+    executor.run(sim, schedule, store.write, points)
+    skipped = schedule.skipped
     results = store.read_all()
     order = {k: i for i, k in enumerate(sim.points())}
     results.sort(key=lambda r: order.get(r.key, len(order)))
@@ -424,16 +417,6 @@ def write_range_csv(rows: list[dict], path: Path) -> None:
         w.writerow(RANGE_COLUMNS)
         for r in rows:
             w.writerow(["" if r[c] is None else (f"{r[c]:.6g}" if isinstance(r[c], float) else r[c]) for c in RANGE_COLUMNS])
-
-
-def _below_is_error_free(key: PointKey, by_snr: list[PointKey], done: dict[PointKey, PointResult]) -> bool:
-    """Whether a finished point of the same codec and channel at a lower SNR saw no bit error."""
-    for k in by_snr:
-        if (k.codec, k.channel) == (key.codec, key.channel) and k.snr_db < key.snr_db and k in done:
-            r = done[k]
-            if r.links and sum(c.bit_errors for c in r.links.values()) == 0:
-                return True
-    return False
 
 
 def result_rows(sc: Scenario, results: list[PointResult]) -> list[dict]:

@@ -1,0 +1,37 @@
+"""Executors: where the points of a sweep run (this process, or a Ray cluster).
+
+The runner plans (:class:`PointSchedule`) and writes results; an executor only runs
+points and hands their results back, in whatever order they finish.
+"""
+
+from __future__ import annotations
+
+from linksim.executors.base import Executor, ExecutorUnavailable, PointProgress
+from linksim.executors.in_process import InProcessExecutor
+from linksim.executors.schedule import PointSchedule, is_error_free
+
+#: names accepted by ``linksim run --executor``
+EXECUTORS = ("in-process", "ray")
+
+
+def make_executor(name: str = "in-process", address: str | None = None, num_cpus: int | None = None) -> Executor:
+    """The executor called ``name``.
+
+    :param address: Ray cluster address (``ray`` only).
+    :param num_cpus: CPUs of a local Ray instance started for the run (``ray`` only).
+    :raises ExecutorUnavailable: unknown name, an option the executor does not take,
+        or ``ray`` not installed.
+    """
+    if name == "in-process":
+        if address is not None:
+            raise ExecutorUnavailable("--address: only with --executor ray")
+        return InProcessExecutor()
+    if name == "ray":
+        from linksim.executors.ray_cluster import RayExecutor
+
+        return RayExecutor(address=address, num_cpus=num_cpus)
+    raise ExecutorUnavailable(f"--executor: unknown executor '{name}' (known: {', '.join(EXECUTORS)})")
+
+
+__all__ = ["EXECUTORS", "Executor", "ExecutorUnavailable", "InProcessExecutor", "PointProgress", "PointSchedule",
+           "is_error_free", "make_executor"]

@@ -1,0 +1,66 @@
+"""What an executor is: something that simulates the points a schedule releases."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable, Protocol
+
+import torch
+
+from linksim.results import PointKey, PointResult
+
+if TYPE_CHECKING:
+    from linksim.executors.schedule import PointSchedule
+    from linksim.runner import Simulation
+
+
+class ExecutorUnavailable(ValueError):
+    """An executor was asked for that cannot run here (e.g. ``ray`` is not installed)."""
+
+
+class PointProgress:
+    """The runner's progress object, counted in batches (the unit of the progress bar).
+
+    :param progress: an object with ``advance(steps)`` and ``point(key)`` (the CLI's
+        rich bar), or None.
+    :param batches_per_point: batches a point draws at most.
+    """
+
+    def __init__(self, progress, batches_per_point: int) -> None:
+        self._p = progress
+        self.batches_per_point = batches_per_point
+
+    def started(self, key: PointKey) -> None:
+        """``key`` is the point shown (the one starting here; the one just finished on a cluster)."""
+        if self._p is not None:
+            self._p.point(key)
+
+    def batch(self) -> None:
+        """One batch of the current point is done."""
+        if self._p is not None:
+            self._p.advance()
+
+    def finished(self, key: PointKey, batches_drawn: int) -> None:
+        """A point is done: the batches it did not draw (early stop, remote run) count as done."""
+        if self._p is not None and batches_drawn < self.batches_per_point:
+            self._p.advance(self.batches_per_point - batches_drawn)
+
+    def skipped(self, key: PointKey) -> None:
+        """A point will not be simulated (``sweep.skip_error_free``): all its batches count as done."""
+        self.finished(key, 0)
+
+
+class Executor(Protocol):
+    """Runs sweep points; the runner alone writes what they return."""
+
+    name: str
+
+    def driver_device(self) -> torch.device | None:
+        """Device of the driver's own :class:`~linksim.runner.Simulation` (None: the scenario's)."""
+
+    def run(self, sim: "Simulation", schedule: "PointSchedule", on_result: Callable[[PointResult], None],
+            progress: PointProgress) -> None:
+        """Simulate every point ``schedule`` releases; call ``on_result`` in the driver as each finishes.
+
+        ``on_result`` is called once per point, and ``schedule.finish`` after it, before
+        more points are taken from the schedule.
+        """

@@ -1,0 +1,178 @@
+"""Sweep points as Ray Core tasks: one task per point, results written by the driver alone.
+
+Per task: the point's key travels to a worker, a :class:`~linksim.results.PointResult`
+(a few arrays) travels back. Per worker: the :class:`~linksim.runner.Simulation`
+(data set, links, codec models) is built once, on the first point of a scenario it
+runs, and kept in a worker-level cache for every later point, so a heavy model (Stable
+Diffusion, BLIP...) is loaded once per worker process, not once per point.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from typing import TYPE_CHECKING, Callable
+
+import torch
+
+from linksim.executors.base import ExecutorUnavailable, PointProgress
+from linksim.results import PointKey, PointResult
+
+if TYPE_CHECKING:
+    from linksim.executors.schedule import PointSchedule
+    from linksim.runner import Simulation
+    from linksim.scenario import Scenario
+
+INSTALL_HINT = 'pip install "linksim[ray]"'
+#: times Ray re-runs a point whose worker process died (killed, node lost, out of memory)
+MAX_RETRIES = 3
+#: the name Ray gives a worker process while it runs a point (its process title)
+TASK_NAME = "linksim_point"
+
+# worker-level cache: scenario digest -> its Simulation, in the worker process that built it
+_WORKER_SIMULATIONS: dict[str, "Simulation"] = {}
+
+
+def scenario_digest(sc: "Scenario") -> str:
+    """Digest of a resolved scenario: the key of the worker-level cache."""
+    from linksim.scenario import scenario_to_yaml
+
+    return hashlib.sha256(scenario_to_yaml(sc).encode()).hexdigest()[:32]
+
+
+def run_point_on_worker(sc: "Scenario", digest: str, key: PointKey, use_gpu: bool) -> PointResult:
+    """Body of a point's task, in a Ray worker: build the scenario's Simulation once, run ``key``.
+
+    :param use_gpu: the task holds a GPU; Ray made it the only visible one, so the
+        point runs on ``cuda`` (a scenario's ``cuda:N`` names a device of the driver's
+        machine, not of the worker's).
+    """
+    from linksim.runner import Simulation, resolve_device
+
+    sim = _WORKER_SIMULATIONS.get(digest)
+    if sim is None:
+        _WORKER_SIMULATIONS.clear()  # a worker serves one scenario at a time: free the previous models
+        device = torch.device("cuda") if use_gpu else resolve_device(sc.device)
+        sim = _WORKER_SIMULATIONS[digest] = Simulation.build(sc, device)
+    return sim.run_point(key)
+
+
+def import_ray():
+    """The ``ray`` module, or :class:`ExecutorUnavailable` saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise ExecutorUnavailable(f"--executor ray: the ray package is not installed: {INSTALL_HINT}") from None
+    return ray
+
+
+class RayExecutor:
+    """Points as Ray tasks on a running cluster (``address``) or on a local instance it starts.
+
+    :param address: a Ray address (``auto``: the cluster ``ray start --head`` started on
+        this machine; ``HOST:6379``: a cluster's head node). None: the ``RAY_ADDRESS``
+        environment variable if set, else a new local instance for this run.
+    :param num_cpus: CPUs of a local instance started here (None: all cores).
+    :raises ExecutorUnavailable: ray is not installed.
+    """
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, num_cpus: int | None = None) -> None:
+        self._ray = import_ray()
+        self.address = address or os.environ.get("RAY_ADDRESS") or None
+        self.num_cpus = num_cpus
+
+    def driver_device(self) -> torch.device | None:
+        """CPU: the driver only plans and writes (it may have no GPU); points run on the workers' devices."""
+        return torch.device("cpu")
+
+    def run(self, sim: "Simulation", schedule: "PointSchedule", on_result: Callable[[PointResult], None],
+            progress: PointProgress) -> None:
+        """Submit every point the schedule releases as a task; hand results over in the order they finish.
+
+        In-flight tasks are cancelled when the run stops early (Ctrl-C, a failed point);
+        a local instance started here is stopped at the end.
+        """
+        ray = self._ray
+        connected_here = self._connect()
+        in_flight: dict = {}
+        try:
+            use_gpu = self._wants_gpu(sim.scenario.device)
+            if use_gpu and not self._ray.cluster_resources().get("GPU", 0):
+                from linksim.runner import RunError
+
+                # a task asking for a GPU the cluster lacks would wait forever
+                raise RunError(f"device: '{sim.scenario.device}' but the Ray cluster has no GPU "
+                               "(use device: auto or cpu, or add GPU nodes)")
+            task = ray.remote(
+                num_cpus=1, num_gpus=1 if use_gpu else 0, max_retries=MAX_RETRIES,
+                # Ray ends a GPU task's worker after each task by default (max_calls=1),
+                # which would throw the cached models away: keep workers alive instead
+                max_calls=0,
+            )(run_point_on_worker).options(name=TASK_NAME)
+            sc_ref = ray.put(sim.scenario)
+            digest = scenario_digest(sim.scenario)
+
+            def submit() -> None:
+                for key in schedule.take_ready():
+                    in_flight[task.remote(sc_ref, digest, key, use_gpu)] = key
+
+            submit()
+            while in_flight:
+                (ref,), _ = ray.wait(list(in_flight), num_returns=1)
+                key = in_flight.pop(ref)
+                result = self._get(ref, key)
+                if result.fingerprint != sim.fingerprint(key):
+                    from linksim.runner import RunError
+
+                    raise RunError(f"point {key.codec} | {key.channel} | {key.label()}: a Ray worker computed it "
+                                   "from a different scenario or linksim version (install the same linksim on "
+                                   "every node)")
+                on_result(result)  # written first: an interrupt from here on keeps the point
+                progress.started(key)
+                progress.finished(key, 0)
+                schedule.finish(result)
+                submit()
+        finally:
+            for ref in in_flight:  # interrupted or failed: stop what is still running
+                ray.cancel(ref, force=True)
+            if connected_here:
+                ray.shutdown()
+
+    def _connect(self) -> bool:
+        """Connect unless this process already is; True when this call connected (it disconnects after).
+
+        Without an address this starts a local instance, which the disconnect stops;
+        a cluster given by address keeps running.
+        """
+        ray = self._ray
+        if ray.is_initialized():
+            return False
+        kwargs = dict(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+        if self.address is None:
+            ray.init(address="local", num_cpus=self.num_cpus, **kwargs)
+        else:
+            ray.init(address=self.address, **kwargs)
+        return True
+
+    def _wants_gpu(self, device: str) -> bool:
+        """Whether each point asks for a GPU: ``cuda`` scenarios always, ``auto`` when the cluster has one."""
+        if device.startswith("cuda"):
+            return True
+        return device == "auto" and self._ray.cluster_resources().get("GPU", 0) > 0
+
+    def _get(self, ref, key: PointKey) -> PointResult:
+        """The result of a finished task; a failure inside the point is raised as itself, in one line."""
+        ray = self._ray
+        try:
+            return ray.get(ref)
+        except ray.exceptions.RayTaskError as e:
+            raise e.cause from None
+        except ray.exceptions.RayError as e:
+            from linksim.runner import RunError
+
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise RunError(f"point {key.codec} | {key.channel} | {key.label()} failed on Ray after "
+                           f"{MAX_RETRIES} retries: {first}") from None
