@@ -1,0 +1,165 @@
+"""Training of Bridge (``linksim train bridge``): eq. (14) with SDMI's min-max schedule.
+
+Each step draws a batch and runs one forward pass over an error-free link, then:
+
+1. critic step (when SDMI is on): ``psi_m``, ``psi_inv``, ``T_theta`` ascend the DV
+   bound (eq. 3) on detached features — the maximising side;
+2. model step: everything else descends ``L_total`` (eq. 14), whose ``+alpha1 L_SDMI``
+   pushes the encoders to make ``h^m`` and ``z^m`` independent — the minimising side;
+3. usage monitoring (eq. 10-11): the step's indices enter the window, codes shared
+   by fewer than two modalities over the last ``N_reset`` steps are re-drawn.
+
+Files: ``<out>.safetensors`` (the model, what ``params.weights`` will load),
+``<out>.optim.pt`` (both optimisers, the random generators, the loss history) and
+``<out>.ckpt.json`` (step and hyper-parameters, human-readable). ``resume=True``
+continues from them up to ``steps`` in total.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from linksim.data.multimodal import MultimodalBatch
+
+from .config import BridgeConfig
+from .losses import LossWeights, total_loss
+from .model import BridgeModel, load_bridge_model, model_inputs, save_bridge_model
+
+__all__ = ["TrainConfig", "train_bridge", "training_data"]
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of :func:`train_bridge` (stored in the checkpoint).
+
+    :ivar model: the architecture (ignored on resume: the checkpoint's wins).
+    :ivar weights: loss coefficients and ablation.
+    :ivar source: ``digits-av:train`` | ``digits-av:test``.
+    :ivar lr, critic_lr: Adam learning rates of the model and of the SDMI critic side.
+    """
+
+    model: BridgeConfig = field(default_factory=BridgeConfig)
+    weights: LossWeights = field(default_factory=LossWeights)
+    source: str = "digits-av:train"
+    num_samples: int | None = None
+    steps: int = 1500
+    batch_size: int = 64
+    lr: float = 2e-3
+    critic_lr: float = 1e-3
+    seed: int = 0
+    checkpoint_every: int = 250
+
+
+def training_data(source: str, num_samples: int | None = None) -> MultimodalBatch:
+    """The whole training set of ``source`` (``digits-av:train`` or ``digits-av:test``) on CPU."""
+    from linksim.data.dataset import DataError
+    from linksim.data.digits_av import load_digits_av
+
+    kind, _, split = source.partition(":")
+    if kind != "digits-av":
+        raise DataError(f"--data {source!r}: unknown training source; use 'digits-av:train' or 'digits-av:test'")
+    return load_digits_av(split or "train", num_samples)
+
+
+def _paths(out: Path) -> tuple[Path, Path, Path]:
+    stem = str(out)[: -len(".safetensors")] if str(out).endswith(".safetensors") else str(out)
+    return Path(f"{stem}.safetensors"), Path(f"{stem}.optim.pt"), Path(f"{stem}.ckpt.json")
+
+
+def _config_dict(cfg: TrainConfig) -> dict:
+    return asdict(cfg)
+
+
+def train_bridge(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True,
+                 device: str | torch.device = "cpu", data: MultimodalBatch | None = None) -> dict:
+    """Train a Bridge model on ``cfg.source`` (or on ``data`` when given).
+
+    :param out: weights path (``.safetensors``); the checkpoint files sit beside it.
+    :param resume: continue from the checkpoint at ``out`` to ``cfg.steps`` steps in total.
+    :returns: ``{"step", "loss_first", "loss_last", "weights", "history"}``: ``loss_*`` are
+        means of ``L_total`` over the first / last (up to) 50 steps of this call.
+    """
+    device = torch.device(device)
+    weights_path, optim_path, meta_path = _paths(Path(out))
+    data = (data if data is not None else training_data(cfg.source, cfg.num_samples)).to(device)
+    index_gen = torch.Generator().manual_seed(cfg.seed)  # batch draws (CPU)
+    noise_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)  # eq. (1) noise, eq. (11) resets
+    start, history = 0, []
+    if resume:
+        if not (meta_path.is_file() and optim_path.is_file()):
+            raise FileNotFoundError(f"--resume: no checkpoint beside {weights_path} ({meta_path.name}, {optim_path.name})")
+        model = load_bridge_model(weights_path, device)
+    else:
+        torch.manual_seed(cfg.seed)  # the CLI owns this process: parameter init follows the seed
+        model = BridgeModel(cfg.model).to(device)
+        with torch.no_grad():  # codes start on real latents (see vq.py)
+            _, z0 = model.features(model_inputs(data.select(torch.randperm(len(data), generator=index_gen)[:256])))
+        model.vq.init_from_latents(torch.cat([v.reshape(-1, v.shape[-1]) for v in z0.values()]), noise_gen)
+    model.train()
+    main_opt = torch.optim.Adam(model.main_parameters(), lr=cfg.lr)
+    critic_opt = torch.optim.Adam(model.critic_parameters(), lr=cfg.critic_lr)
+    if resume:
+        state = torch.load(optim_path, map_location=device, weights_only=True)
+        main_opt.load_state_dict(state["main"])
+        critic_opt.load_state_dict(state["critic"])
+        index_gen.set_state(state["index_gen"])
+        noise_gen.set_state(state["noise_gen"].to("cpu") if device.type == "cpu" else state["noise_gen"])
+        start, history = int(state["step"]), list(json.loads(meta_path.read_text()).get("history", []))
+    w = cfg.weights
+    losses: list[float] = []
+    resets = 0  # codes re-initialised since the last history entry
+    bar = _progress(progress)
+    with bar:
+        task = bar.add_task(f"train bridge ({w.ablation})", total=cfg.steps, completed=start)
+        for step in range(start, cfg.steps):
+            idx = torch.randint(len(data), (min(cfg.batch_size, len(data)),), generator=index_gen)
+            inputs = model_inputs(data.select(idx))
+            out_ = model(inputs, noise_gen)
+            if w.use_sdmi:
+                critic_loss = -model.sdmi({m: v.detach() for m, v in out_.h.items()},
+                                          {m: v.detach() for m, v in out_.z.items()})
+                critic_opt.zero_grad()
+                critic_loss.backward()
+                critic_opt.step()
+            terms = model.loss_terms(out_, inputs, w)
+            loss = total_loss(terms, w)
+            main_opt.zero_grad()
+            loss.backward()
+            main_opt.step()
+            resets += int(model.vq.record_usage(out_.indices, noise_gen, out_.z).sum())
+            losses.append(float(loss.detach()))
+            if (step + 1) % 50 == 0:
+                history.append({"step": step + 1, "loss": sum(losses[-50:]) / len(losses[-50:]),
+                                "resets": resets, **terms.parts})
+                resets = 0
+            bar.update(task, advance=1, description=f"train bridge ({w.ablation}) loss {losses[-1]:.3f}")
+            if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
+                _save(model, main_opt, critic_opt, index_gen, noise_gen, cfg, step + 1, history, weights_path,
+                      optim_path, meta_path)
+    if not weights_path.is_file():
+        _save(model, main_opt, critic_opt, index_gen, noise_gen, cfg, start, history, weights_path, optim_path,
+              meta_path)
+    model.eval()
+    first, last = losses[:50] or [math.nan], losses[-50:] or [math.nan]
+    return {"step": max(start, cfg.steps), "loss_first": sum(first) / len(first), "loss_last": sum(last) / len(last),
+            "weights": str(weights_path), "history": history, "model": model}
+
+
+def _save(model, main_opt, critic_opt, index_gen, noise_gen, cfg, step, history, weights_path, optim_path,
+          meta_path) -> None:
+    save_bridge_model(model, weights_path, extra={"step": step, "train": _config_dict(cfg)})
+    torch.save({"main": main_opt.state_dict(), "critic": critic_opt.state_dict(), "step": step,
+                "index_gen": index_gen.get_state(), "noise_gen": noise_gen.get_state()}, optim_path)
+    meta_path.write_text(json.dumps({"step": step, "train": _config_dict(cfg), "history": history[-100:]}, indent=1))
+
+
+def _progress(enabled: bool):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TimeRemainingColumn(), disable=not enabled)
