@@ -6,9 +6,11 @@
 - :mod:`.vq` — shared codebook, straight-through, usage monitoring and reset (eq. 7-11);
 - :mod:`.decoders` — lightweight decoders and eq. (12); :mod:`.foundation` — eq. (13);
 - :mod:`.losses` — eq. (14) and the ablations; :mod:`.model` — all of it, save/load;
-- :mod:`.metrics` — fidelity metrics; :mod:`.training` — ``linksim train bridge``.
+- :mod:`.metrics` — fidelity metrics; :mod:`.training` — ``linksim train bridge``;
+- :mod:`.codec` — the ``bridge`` codec (streams ``video``, ``audio``, ``text``).
 """
 
+from .codec import DEFAULT_WEIGHTS, BridgeCodec, BridgeParams, MultimodalReconstruction, bridge_metrics
 from .config import MODALITIES, BridgeConfig
 from .losses import ABLATIONS, LossTerms, LossWeights, total_loss
 from .macs import MACS, gated_info_nce
@@ -18,7 +20,12 @@ from .vq import Quantized, SharedCodebook
 
 __all__ = [
     "ABLATIONS",
+    "BridgeCodec",
     "BridgeConfig",
+    "BridgeParams",
+    "DEFAULT_WEIGHTS",
+    "MultimodalReconstruction",
+    "bridge_metrics",
     "BridgeModel",
     "BridgeOutput",
     "DVCritic",

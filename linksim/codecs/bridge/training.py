@@ -163,3 +163,68 @@ def _progress(enabled: bool):
 
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     TimeRemainingColumn(), disable=not enabled)
+
+
+def _parser():
+    import argparse
+
+    d, m, w = TrainConfig(), BridgeConfig(), LossWeights()
+    p = argparse.ArgumentParser(prog="linksim train bridge",
+                                description="Train a Bridge model (eq. 14, SDMI min-max) on a multimodal set.")
+    p.add_argument("--out", type=Path, required=True, help="weights file (.safetensors); checkpoint files sit beside it")
+    p.add_argument("--data", default=d.source, help="training set: digits-av:train | digits-av:test")
+    p.add_argument("--num-samples", type=int, default=None, help="training samples (default: the whole split)")
+    p.add_argument("--steps", type=int, default=d.steps, help="total optimiser steps (resume included)")
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--critic-lr", type=float, default=d.critic_lr, help="learning rate of the SDMI critic side")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
+    p.add_argument("--ablation", choices=["full", "no_sdmi", "no_macs", "none"], default=w.ablation)
+    for name in ("alpha_sdmi", "alpha_macs", "alpha_recon", "alpha_vq", "lambda_video", "lambda_audio",
+                 "lambda_text"):
+        p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(w, name))
+    p.add_argument("--codebook-size", type=int, default=m.codebook_size, help="K shared codes")
+    p.add_argument("--latent-dim", type=int, default=m.latent_dim, help="D, width of z and of the codes")
+    p.add_argument("--reset-window", type=int, default=m.reset_window, help="N_reset steps (eq. 10)")
+    p.add_argument("--reset-to", choices=["normal", "latents"], default=m.reset_to,
+                   help="re-draw reset codes from N(0, I) (eq. 11) or among the step's latents")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint at --out")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    """``linksim train bridge ...``: train, then print the error-free test metrics. Returns the exit code."""
+    from rich.console import Console
+
+    from linksim.data.dataset import DataError
+
+    args = _parser().parse_args(argv)
+    console, err = Console(), Console(stderr=True, soft_wrap=True)
+    try:
+        weights = LossWeights(ablation=args.ablation, alpha_sdmi=args.alpha_sdmi, alpha_macs=args.alpha_macs,
+                              alpha_recon=args.alpha_recon, alpha_vq=args.alpha_vq, lambda_video=args.lambda_video,
+                              lambda_audio=args.lambda_audio, lambda_text=args.lambda_text)
+        model = BridgeConfig(codebook_size=args.codebook_size, latent_dim=args.latent_dim,
+                             reset_window=args.reset_window, reset_to=args.reset_to)
+        cfg = TrainConfig(model=model, weights=weights, source=args.data, num_samples=args.num_samples,
+                          steps=args.steps, batch_size=args.batch_size, lr=args.lr, critic_lr=args.critic_lr,
+                          seed=args.seed, checkpoint_every=args.checkpoint_every)
+        res = train_bridge(cfg, args.out, resume=args.resume, progress=not args.quiet, device=args.device)
+    except (DataError, ValueError, FileNotFoundError) as e:
+        err.print(f"error: {e}", markup=False, highlight=False)
+        return 2 if isinstance(e, (DataError, ValueError)) else 1
+    console.print(f"trained bridge ({args.ablation}): step {res['step']}, loss {res['loss_first']:.3f} -> "
+                  f"{res['loss_last']:.3f}, weights {res['weights']}")
+    if args.data.startswith("digits-av"):
+        from .metrics import reconstruction_metrics
+
+        test = training_data("digits-av:test").to(args.device)
+        model_ = res["model"].eval()
+        inputs = model_inputs(test)
+        with torch.no_grad():
+            metrics = reconstruction_metrics(inputs, model_.decode_indices(model_.encode(inputs)))
+        console.print("error-free digits-av:test: " + ", ".join(f"{k} {float(v.mean()):.4g}" for k, v in metrics.items()))
+    return 0
