@@ -19,7 +19,7 @@ from torchmetrics.functional.audio import scale_invariant_signal_distortion_rati
 
 from linksim.metrics.fidelity import psnr, ssim
 
-__all__ = ["audio_mse", "linear_probe_accuracy", "reconstruction_metrics", "si_sdr", "text_accuracy", "video_psnr",
+__all__ = ["audio_mse", "code_features", "linear_probe_accuracy", "reconstruction_metrics", "si_sdr", "text_accuracy", "video_psnr",
            "video_ssim"]
 
 
@@ -72,6 +72,12 @@ def reconstruction_metrics(inputs: dict[str, torch.Tensor], recon: dict[str, tor
     if "text" in recon:
         out["text_accuracy"] = text_accuracy(inputs["text"], recon["text"].argmax(dim=-1))
     return out
+
+
+def code_features(codebook: torch.Tensor, indices: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Probe features from received indices: per modality the mean of its codes ``e_k`` over
+    time, concatenated in the order of ``indices``: ``K x D`` codebook, ``{m: [B, T_m]}`` -> ``[B, M*D]``."""
+    return torch.cat([codebook[i].mean(dim=1) for i in indices.values()], dim=1)
 
 
 def linear_probe_accuracy(train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor,

@@ -41,6 +41,9 @@ class TrainConfig:
     :ivar weights: loss coefficients and ablation.
     :ivar source: ``digits-av:train`` | ``digits-av:test``.
     :ivar lr, critic_lr: Adam learning rates of the model and of the SDMI critic side.
+    :ivar image_model: CLIP id or folder; with ``weights.alpha_sem > 0`` the loss gains
+        ``alpha_sem * mean(1 - video_sim)`` between reconstructed and original clips (eq. 13
+        used as a training signal; CLIP stays frozen).
     """
 
     model: BridgeConfig = field(default_factory=BridgeConfig)
@@ -53,6 +56,7 @@ class TrainConfig:
     critic_lr: float = 1e-3
     seed: int = 0
     checkpoint_every: int = 250
+    image_model: str | None = None
 
 
 def training_data(source: str, num_samples: int | None = None) -> MultimodalBatch:
@@ -111,6 +115,13 @@ def train_bridge(cfg: TrainConfig, out: str | Path, resume: bool = False, progre
         noise_gen.set_state(state["noise_gen"].to("cpu") if device.type == "cpu" else state["noise_gen"])
         start, history = int(state["step"]), list(json.loads(meta_path.read_text()).get("history", []))
     w = cfg.weights
+    foundation = None
+    if w.alpha_sem > 0:
+        if cfg.image_model is None:
+            raise ValueError("alpha_sem: > 0 needs an image_model (CLIP) to compare reconstructions with")
+        from .foundation import FoundationModels, cosine
+
+        foundation = FoundationModels(image=cfg.image_model, device=device)
     losses: list[float] = []
     resets = 0  # codes re-initialised since the last history entry
     bar = _progress(progress)
@@ -127,6 +138,11 @@ def train_bridge(cfg: TrainConfig, out: str | Path, resume: bool = False, progre
                 critic_loss.backward()
                 critic_opt.step()
             terms = model.loss_terms(out_, inputs, w)
+            if foundation is not None:
+                with torch.no_grad():
+                    target = foundation.video_embedding(inputs["video"])
+                terms.sem = (1 - cosine(foundation.video_embedding(out_.recon["video"]), target)).mean()
+                terms.parts["sem/video"] = float(terms.sem.detach())
             loss = total_loss(terms, w)
             main_opt.zero_grad()
             loss.backward()
@@ -181,9 +197,10 @@ def _parser():
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
     p.add_argument("--ablation", choices=["full", "no_sdmi", "no_macs", "none"], default=w.ablation)
-    for name in ("alpha_sdmi", "alpha_macs", "alpha_recon", "alpha_vq", "lambda_video", "lambda_audio",
+    for name in ("alpha_sdmi", "alpha_macs", "alpha_recon", "alpha_vq", "alpha_sem", "lambda_video", "lambda_audio",
                  "lambda_text"):
         p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(w, name))
+    p.add_argument("--image-model", default=None, help="CLIP id or folder for the --alpha-sem video_sim loss")
     p.add_argument("--codebook-size", type=int, default=m.codebook_size, help="K shared codes")
     p.add_argument("--latent-dim", type=int, default=m.latent_dim, help="D, width of z and of the codes")
     p.add_argument("--reset-window", type=int, default=m.reset_window, help="N_reset steps (eq. 10)")
@@ -205,13 +222,14 @@ def main(argv: list[str]) -> int:
     console, err = Console(), Console(stderr=True, soft_wrap=True)
     try:
         weights = LossWeights(ablation=args.ablation, alpha_sdmi=args.alpha_sdmi, alpha_macs=args.alpha_macs,
-                              alpha_recon=args.alpha_recon, alpha_vq=args.alpha_vq, lambda_video=args.lambda_video,
+                              alpha_recon=args.alpha_recon, alpha_vq=args.alpha_vq, alpha_sem=args.alpha_sem,
+                              lambda_video=args.lambda_video,
                               lambda_audio=args.lambda_audio, lambda_text=args.lambda_text)
         model = BridgeConfig(codebook_size=args.codebook_size, latent_dim=args.latent_dim,
                              reset_window=args.reset_window, reset_to=args.reset_to)
         cfg = TrainConfig(model=model, weights=weights, source=args.data, num_samples=args.num_samples,
                           steps=args.steps, batch_size=args.batch_size, lr=args.lr, critic_lr=args.critic_lr,
-                          seed=args.seed, checkpoint_every=args.checkpoint_every)
+                          seed=args.seed, checkpoint_every=args.checkpoint_every, image_model=args.image_model)
         res = train_bridge(cfg, args.out, resume=args.resume, progress=not args.quiet, device=args.device)
     except (DataError, ValueError, FileNotFoundError) as e:
         err.print(f"error: {e}", markup=False, highlight=False)

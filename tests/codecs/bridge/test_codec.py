@@ -105,3 +105,21 @@ def test_metrics_improve_with_snr_over_awgn(batch):
         assert hi["psnr"] > lo["psnr"] + 1 and hi["ssim"] > lo["ssim"]
         assert hi["audio_mse"] < lo["audio_mse"] and hi["si_sdr"] > lo["si_sdr"]
         assert hi["text_accuracy"] > lo["text_accuracy"]
+
+
+def test_linear_probe_on_received_video_codes_finds_the_digit():
+    from linksim.codecs.bridge.metrics import code_features, linear_probe_accuracy
+
+    train, test = load_digits_av("train", 300), load_digits_av("test")
+    accuracy = {}
+    torch.manual_seed(0)
+    shipped = load_bridge_model(DEFAULT_WEIGHTS)
+    for name, model in (("shipped", shipped), ("random", BridgeModel(shipped.config).eval())):
+        with torch.no_grad():
+            a, b = model.encode(model_inputs(train)), model.encode(model_inputs(test))
+        cb = model.vq.codebook.detach()
+        accuracy[name] = linear_probe_accuracy(code_features(cb, {"video": a["video"]}), train.labels,
+                                               code_features(cb, {"video": b["video"]}), test.labels)
+    # measured: 0.79 (shipped) vs 0.11 (random, chance 0.1) over the 359 test clips; a binomial
+    # standard error of at most 0.027 puts both far from the thresholds
+    assert accuracy["shipped"] > 0.6 and accuracy["random"] < 0.3

@@ -92,3 +92,19 @@ def test_pretrained_text_backbone_is_frozen_and_gives_features(tiny_models):
     feats.sum().backward()
     assert all(p.grad is None for p in enc.backbone.parameters())
     assert enc.project.weight.grad is not None
+
+
+@pytest.mark.slow
+def test_video_similarity_as_a_training_loss(tiny_models, tmp_path):
+    from linksim.codecs.bridge import BridgeConfig, LossWeights
+    from linksim.codecs.bridge.training import TrainConfig, train_bridge
+
+    tiny = BridgeConfig(feature_dim=16, latent_dim=8, specific_dim=8, codebook_size=16, mi_dim=4, critic_hidden=8,
+                        macs_dim=8, gate_hidden=8)
+    cfg = TrainConfig(model=tiny, weights=LossWeights(alpha_sem=1.0), steps=2, batch_size=4,
+                      image_model=tiny_models["clip"])
+    res = train_bridge(cfg, tmp_path / "w.safetensors", progress=False, data=load_digits_av("train", 8))
+    assert res["step"] == 2 and res["loss_last"] == res["loss_last"]  # finite, not NaN
+    with pytest.raises(ValueError, match="alpha_sem: > 0 needs an image_model"):
+        train_bridge(TrainConfig(model=tiny, weights=LossWeights(alpha_sem=1.0), steps=1), tmp_path / "x",
+                     progress=False, data=load_digits_av("train", 8))

@@ -118,3 +118,18 @@ def test_bad_loss_settings_name_the_field():
         LossWeights(ablation="no_vq")
     with pytest.raises(ValueError, match="audio_samples: 2000 is not a multiple of audio_steps 24"):
         BridgeConfig(audio_samples=2000, audio_steps=24)
+
+
+def test_linksim_train_bridge_trains_resumes_and_reports(tmp_path, capsys):
+    from linksim.cli import main
+
+    out = tmp_path / "w.safetensors"
+    common = ["train", "bridge", "--out", str(out), "--batch-size", "4", "--num-samples", "8", "--quiet",
+              "--codebook-size", "16", "--latent-dim", "8", "--reset-window", "2"]
+    assert main(common + ["--steps", "2"]) == 0
+    assert main(common + ["--steps", "3", "--resume"]) == 0
+    printed = capsys.readouterr().out
+    assert "step 3" in printed and "error-free digits-av:test: psnr" in printed
+    assert load_bridge_model(out).config.codebook_size == 16
+    assert main(["train", "bridge", "--out", str(tmp_path / "x.safetensors"), "--data", "vggsound:/nope"]) == 2
+    assert "unknown training source" in capsys.readouterr().err
