@@ -75,10 +75,6 @@ def _paths(out: Path) -> tuple[Path, Path, Path]:
     return Path(f"{stem}.safetensors"), Path(f"{stem}.optim.pt"), Path(f"{stem}.ckpt.json")
 
 
-def _config_dict(cfg: TrainConfig) -> dict:
-    return asdict(cfg)
-
-
 def train_bridge(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True,
                  device: str | torch.device = "cpu", data: MultimodalBatch | None = None) -> dict:
     """Train a Bridge model on ``cfg.source`` (or on ``data`` when given).
@@ -108,11 +104,13 @@ def train_bridge(cfg: TrainConfig, out: str | Path, resume: bool = False, progre
     main_opt = torch.optim.Adam(model.main_parameters(), lr=cfg.lr)
     critic_opt = torch.optim.Adam(model.critic_parameters(), lr=cfg.critic_lr)
     if resume:
-        state = torch.load(optim_path, map_location=device, weights_only=True)
+        # on CPU: generator states must be CPU byte tensors (CUDA generators too); the
+        # optimisers move their state to the parameters' device themselves
+        state = torch.load(optim_path, map_location="cpu", weights_only=True)
         main_opt.load_state_dict(state["main"])
         critic_opt.load_state_dict(state["critic"])
         index_gen.set_state(state["index_gen"])
-        noise_gen.set_state(state["noise_gen"].to("cpu") if device.type == "cpu" else state["noise_gen"])
+        noise_gen.set_state(state["noise_gen"])
         start, history = int(state["step"]), list(json.loads(meta_path.read_text()).get("history", []))
     w = cfg.weights
     foundation = None
@@ -168,10 +166,10 @@ def train_bridge(cfg: TrainConfig, out: str | Path, resume: bool = False, progre
 
 def _save(model, main_opt, critic_opt, index_gen, noise_gen, cfg, step, history, weights_path, optim_path,
           meta_path) -> None:
-    save_bridge_model(model, weights_path, extra={"step": step, "train": _config_dict(cfg)})
+    save_bridge_model(model, weights_path, extra={"step": step, "train": asdict(cfg)})
     torch.save({"main": main_opt.state_dict(), "critic": critic_opt.state_dict(), "step": step,
                 "index_gen": index_gen.get_state(), "noise_gen": noise_gen.get_state()}, optim_path)
-    meta_path.write_text(json.dumps({"step": step, "train": _config_dict(cfg), "history": history[-100:]}, indent=1))
+    meta_path.write_text(json.dumps({"step": step, "train": asdict(cfg), "history": history[-100:]}, indent=1))
 
 
 def _progress(enabled: bool):
