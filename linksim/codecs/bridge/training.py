@@ -85,6 +85,8 @@ def train_bridge(cfg: TrainConfig, out: str | Path, resume: bool = False, progre
         means of ``L_total`` over the first / last (up to) 50 steps of this call.
     """
     device = torch.device(device)
+    if cfg.weights.alpha_sem > 0 and cfg.image_model is None:
+        raise ValueError("alpha_sem: > 0 needs an image_model (CLIP) to compare reconstructions with")
     weights_path, optim_path, meta_path = _paths(Path(out))
     data = (data if data is not None else training_data(cfg.source, cfg.num_samples)).to(device)
     index_gen = torch.Generator().manual_seed(cfg.seed)  # batch draws (CPU)
@@ -104,8 +106,8 @@ def train_bridge(cfg: TrainConfig, out: str | Path, resume: bool = False, progre
     main_opt = torch.optim.Adam(model.main_parameters(), lr=cfg.lr)
     critic_opt = torch.optim.Adam(model.critic_parameters(), lr=cfg.critic_lr)
     if resume:
-        # on CPU: generator states must be CPU byte tensors (CUDA generators too); the
-        # optimisers move their state to the parameters' device themselves
+        # everything loads to CPU: generator states must be CPU byte tensors, even for a
+        # CUDA generator; the optimisers move their state to the parameters' device
         state = torch.load(optim_path, map_location="cpu", weights_only=True)
         main_opt.load_state_dict(state["main"])
         critic_opt.load_state_dict(state["critic"])
@@ -115,8 +117,6 @@ def train_bridge(cfg: TrainConfig, out: str | Path, resume: bool = False, progre
     w = cfg.weights
     foundation = None
     if w.alpha_sem > 0:
-        if cfg.image_model is None:
-            raise ValueError("alpha_sem: > 0 needs an image_model (CLIP) to compare reconstructions with")
         from .foundation import FoundationModels, cosine
 
         foundation = FoundationModels(image=cfg.image_model, device=device)
