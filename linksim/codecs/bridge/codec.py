@@ -24,7 +24,6 @@ from pathlib import Path
 import torch
 from pydantic import Field
 
-from linksim.data.digits_av import VOCABULARY
 from linksim.data.multimodal import MultimodalBatch
 from linksim.phy.payload import IndexPayload
 
@@ -81,11 +80,7 @@ class BridgeCodec(Codec):
         self.model = load_bridge_model(path, context.device).requires_grad_(False)
         self.indices = IndexPayload(self.model.config.codebook_size)
         self.steps = self.model.config.time_steps()
-        # the captions' vocabulary: digits-av's (the only multimodal source so far)
-        self.vocabulary = VOCABULARY
-        if self.model.config.vocab_size != len(self.vocabulary):
-            raise ValueError(f"bridge: weights {path} have a {self.model.config.vocab_size}-word vocabulary, "
-                             f"digits-av has {len(self.vocabulary)}")
+        self.vocabulary = self.model.config.word_vocabulary()
         self.foundation = FoundationModels(params.audio_model, params.image_model, params.text_model, context.device)
 
     def payload_bits(self) -> dict[str, int]:

@@ -35,6 +35,8 @@ class BridgeConfig:
     :ivar critic_hidden: hidden width of the DV critic ``T_theta``.
     :ivar macs_dim: ``d``, width of the MACS projections and of ``W`` (``d x d``, eq. 5).
     :ivar gate_hidden: hidden width of ``MLP_gate`` (eq. 6).
+    :ivar vocabulary: the caption words (``<pad>`` excluded) the text decoder's ids mean;
+        None: digits-av's (the shipped weights predate this field).
     """
 
     frame_shape: tuple[int, int, int, int] = (8, 1, 28, 28)
@@ -56,9 +58,15 @@ class BridgeConfig:
     critic_hidden: int = 64
     macs_dim: int = 32
     gate_hidden: int = 32
+    vocabulary: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "frame_shape", tuple(int(v) for v in self.frame_shape))
+        if self.vocabulary is not None:
+            object.__setattr__(self, "vocabulary", tuple(self.vocabulary))
+            if len(self.vocabulary) + 1 != self.vocab_size:
+                raise ValueError(f"vocab_size: {self.vocab_size} but the vocabulary has {len(self.vocabulary)} words "
+                                 "plus <pad>")
         if len(self.frame_shape) != 4 or min(self.frame_shape) < 1:
             raise ValueError(f"frame_shape: must be four positive sizes (T, C, H, W), got {self.frame_shape}")
         for name in ("audio_samples", "text_length", "vocab_size", "feature_dim", "latent_dim", "specific_dim",
@@ -78,6 +86,16 @@ class BridgeConfig:
         """``T_m`` of each modality: the number of VQ indices it sends per sample."""
         return {"video": self.frame_shape[0] * self.frame_grid**2, "audio": self.audio_steps,
                 "text": self.text_length}
+
+    def word_vocabulary(self):
+        """The :class:`~linksim.data.multimodal.WordVocabulary` of the text decoder's ids."""
+        if self.vocabulary is None:
+            from linksim.data.digits_av import VOCABULARY
+
+            return VOCABULARY
+        from linksim.data.multimodal import WordVocabulary
+
+        return WordVocabulary(self.vocabulary)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

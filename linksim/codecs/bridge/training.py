@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -30,7 +30,7 @@ from .config import BridgeConfig
 from .losses import LossWeights, total_loss
 from .model import BridgeModel, load_bridge_model, model_inputs, save_bridge_model
 
-__all__ = ["TrainConfig", "train_bridge", "training_data"]
+__all__ = ["TrainConfig", "fit_to_data", "train_bridge", "training_data"]
 
 
 @dataclass
@@ -60,14 +60,31 @@ class TrainConfig:
 
 
 def training_data(source: str, num_samples: int | None = None) -> MultimodalBatch:
-    """The whole training set of ``source`` (``digits-av:train`` or ``digits-av:test``) on CPU."""
+    """The whole training set of ``source`` on CPU: ``digits-av:train`` | ``digits-av:test`` |
+    ``triples:<dir>`` (a folder of image / .txt / .wav triples, see :mod:`linksim.data.triples`)."""
     from linksim.data.dataset import DataError
-    from linksim.data.digits_av import load_digits_av
 
-    kind, _, split = source.partition(":")
-    if kind != "digits-av":
-        raise DataError(f"--data {source!r}: unknown training source; use 'digits-av:train' or 'digits-av:test'")
-    return load_digits_av(split or "train", num_samples)
+    kind, _, arg = source.partition(":")
+    if kind == "digits-av":
+        from linksim.data.digits_av import load_digits_av
+
+        return load_digits_av(arg or "train", num_samples)
+    if kind == "triples" and arg:
+        from linksim.data.triples import load_triples
+
+        return load_triples(arg, num_samples)
+    raise DataError(f"--data {source!r}: unknown training source; use 'digits-av:train', 'digits-av:test' "
+                    "or 'triples:<dir>'")
+
+
+def fit_to_data(config: BridgeConfig, data: MultimodalBatch) -> BridgeConfig:
+    """``config`` with the data-given sizes of ``data``: frame shape, audio samples, caption
+    length and vocabulary (kept as None for digits-av, whose vocabulary is the default)."""
+    from linksim.data.digits_av import VOCABULARY
+
+    words = None if data.vocabulary.words == VOCABULARY.words else data.vocabulary.words[1:]
+    return replace(config, frame_shape=tuple(data.frames.shape[1:]), audio_samples=data.audio.shape[1],
+                   text_length=data.tokens.shape[1], vocab_size=len(data.vocabulary), vocabulary=words)
 
 
 def _paths(out: Path) -> tuple[Path, Path, Path]:
@@ -98,6 +115,7 @@ def train_bridge(cfg: TrainConfig, out: str | Path, resume: bool = False, progre
         model = load_bridge_model(weights_path, device)
     else:
         torch.manual_seed(cfg.seed)  # the CLI owns this process: parameter init follows the seed
+        cfg = replace(cfg, model=fit_to_data(cfg.model, data))  # stored with the checkpoint
         model = BridgeModel(cfg.model).to(device)
         with torch.no_grad():  # codes start on real latents (see vq.py)
             _, z0 = model.features(model_inputs(data.select(torch.randperm(len(data), generator=index_gen)[:256])))
@@ -186,7 +204,7 @@ def _parser():
     p = argparse.ArgumentParser(prog="linksim train bridge",
                                 description="Train a Bridge model (eq. 14, SDMI min-max) on a multimodal set.")
     p.add_argument("--out", type=Path, required=True, help="weights file (.safetensors); checkpoint files sit beside it")
-    p.add_argument("--data", default=d.source, help="training set: digits-av:train | digits-av:test")
+    p.add_argument("--data", default=d.source, help="training set: digits-av:train | digits-av:test | triples:<dir>")
     p.add_argument("--num-samples", type=int, default=None, help="training samples (default: the whole split)")
     p.add_argument("--steps", type=int, default=d.steps, help="total optimiser steps (resume included)")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
