@@ -43,7 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("run_dir", type=Path)
     from linksim.codecs.hsc.training import add_train_arguments
 
-    add_train_arguments(sub.add_parser("train", help="train a codec's models (hsc: the VAE / VQ-VAE semantic model)"))
+    add_train_arguments(sub.add_parser("train", help="train a codec's models (hsc: the VAE / VQ-VAE semantic model; "
+                                                     "bridge: see 'linksim train bridge --help')"))
     b = sub.add_parser("budget", help="print the link budget of a scenario at each distance (no simulation)")
     b.add_argument("scenario", type=Path)
     b.add_argument("--distance", type=float, action="append", default=None,
@@ -53,6 +54,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code instead of exiting (testable)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["train", "bridge"]:  # Bridge's training has options of its own
+        from linksim.codecs.bridge.training import main as train_bridge
+
+        return train_bridge(argv[2:])
     args = _parser().parse_args(argv)
     out, err = Console(), Console(stderr=True, soft_wrap=True)  # one problem, one line
     if not out.is_terminal:  # logs and pipes: wide enough for the results table

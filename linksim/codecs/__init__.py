@@ -1,6 +1,6 @@
 """Semantic and classic codecs, registered by name (the scenario's ``codecs[i].type``)."""
 
-from . import caption_latent, hsc, image_compression, raw  # noqa: F401  (registration side effects)
+from . import bridge, caption_latent, hsc, image_compression, raw  # noqa: F401  (registration side effects)
 from .base import (
     AnalogPayload,
     Codec,

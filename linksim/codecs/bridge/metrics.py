@@ -1,0 +1,94 @@
+"""Per-sample fidelity metrics of Bridge's reconstructions (Sec. 4 of the paper).
+
+Every function returns one value per sample, ``[B]`` float64, on the inputs' device:
+
+- video: ``psnr`` (dB) and ``ssim``, per frame through :mod:`linksim.metrics.fidelity`
+  (torchmetrics), averaged over the clip's frames;
+- audio: ``audio_mse`` (amplitude^2) and ``si_sdr`` (dB, torchmetrics);
+- text: ``text_accuracy``, the fraction of non-padding tokens decoded right;
+- ``linear_probe_accuracy``: a logistic-regression probe (scikit-learn) fitted on the
+  codes of one set and scored on another (the downstream classification of Sec. 4).
+The foundation-model similarities (``audio_sim``, ``video_sim``, ``text_sim``) are in
+:mod:`.foundation`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torchmetrics.functional.audio import scale_invariant_signal_distortion_ratio
+
+from linksim.metrics.fidelity import psnr, ssim
+
+__all__ = ["audio_mse", "code_features", "linear_probe_accuracy", "reconstruction_metrics", "si_sdr", "text_accuracy", "video_psnr",
+           "video_ssim"]
+
+
+def _per_frame(fn, frames: torch.Tensor, frames_hat: torch.Tensor) -> torch.Tensor:
+    b, t = frames.shape[:2]
+    return fn(frames.flatten(0, 1), frames_hat.flatten(0, 1)).reshape(b, t).mean(dim=1)
+
+
+def video_psnr(frames: torch.Tensor, frames_hat: torch.Tensor) -> torch.Tensor:
+    """Mean per-frame PSNR (dB, data range 1): ``[B, T, C, H, W]`` x2 -> ``[B]``."""
+    return _per_frame(psnr, frames, frames_hat)
+
+
+def video_ssim(frames: torch.Tensor, frames_hat: torch.Tensor) -> torch.Tensor:
+    """Mean per-frame SSIM: ``[B, T, C, H, W]`` x2 -> ``[B]``."""
+    return _per_frame(ssim, frames, frames_hat)
+
+
+def audio_mse(audio: torch.Tensor, audio_hat: torch.Tensor) -> torch.Tensor:
+    """Mean squared error per waveform: ``[B, S]`` x2 -> ``[B]``."""
+    return (audio_hat.to(torch.float64) - audio.to(torch.float64)).square().mean(dim=1)
+
+
+def si_sdr(audio: torch.Tensor, audio_hat: torch.Tensor) -> torch.Tensor:
+    """Scale-invariant signal-to-distortion ratio (dB): ``[B, S]`` x2 -> ``[B]``."""
+    return scale_invariant_signal_distortion_ratio(audio_hat.to(torch.float64), audio.to(torch.float64),
+                                                   zero_mean=True)
+
+
+def text_accuracy(tokens: torch.Tensor, tokens_hat: torch.Tensor, pad: int = 0) -> torch.Tensor:
+    """Fraction of the non-padding tokens of ``tokens`` ``[B, L]`` that ``tokens_hat`` ``[B, L]`` matches."""
+    valid = tokens != pad
+    right = (tokens == tokens_hat) & valid
+    return right.sum(dim=1).to(torch.float64) / valid.sum(dim=1).clamp_min(1).to(torch.float64)
+
+
+def reconstruction_metrics(inputs: dict[str, torch.Tensor], recon: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """All per-sample metrics of the modalities in ``recon`` (text given as logits ``[B, L, V]``).
+
+    :param inputs: originals as from :func:`~linksim.codecs.bridge.model.model_inputs`.
+    :returns: ``psnr``, ``ssim``, ``audio_mse``, ``si_sdr``, ``text_accuracy`` -> ``[B]``.
+    """
+    out = {}
+    if "video" in recon:
+        out["psnr"] = video_psnr(inputs["video"], recon["video"])
+        out["ssim"] = video_ssim(inputs["video"], recon["video"])
+    if "audio" in recon:
+        out["audio_mse"] = audio_mse(inputs["audio"], recon["audio"])
+        out["si_sdr"] = si_sdr(inputs["audio"], recon["audio"])
+    if "text" in recon:
+        out["text_accuracy"] = text_accuracy(inputs["text"], recon["text"].argmax(dim=-1))
+    return out
+
+
+def code_features(codebook: torch.Tensor, indices: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Probe features from received indices: per modality the mean of its codes ``e_k`` over
+    time, concatenated in the order of ``indices``: ``K x D`` codebook, ``{m: [B, T_m]}`` -> ``[B, M*D]``."""
+    return torch.cat([codebook[i].mean(dim=1) for i in indices.values()], dim=1)
+
+
+def linear_probe_accuracy(train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor,
+                          test_labels: torch.Tensor) -> float:
+    """Accuracy (fraction) of a multinomial logistic regression fitted on ``[N, F]`` features.
+
+    Features are typically the received codes ``e_k`` averaged over time and
+    concatenated over modalities. The fit runs in scikit-learn on CPU (L2, C = 1).
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    probe = LogisticRegression(max_iter=2000)
+    probe.fit(train_features.detach().cpu().double().numpy(), train_labels.cpu().numpy())
+    return float(probe.score(test_features.detach().cpu().double().numpy(), test_labels.cpu().numpy()))
