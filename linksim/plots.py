@@ -404,17 +404,22 @@ def plot_results(rows: list[dict], out_dir: Path) -> list[Path]:
 
 LOAD_METRICS = ("eta", "channel_uses")
 LOAD_LABELS = {"eta": "load \u03b7 (HSC eq. 21)", "channel_uses": "channel uses [RE / sample]"}
+#: per-stream link-level quantities that are not a fidelity to draw against the load
+NOT_LOAD_PLOTTED = frozenset({"symbol_mse"})
 
 
 def plot_fidelity_vs_load(rows: list[dict], series: Mapping[str, str], out_dir: Path) -> list[Path]:
-    """``<metric>_vs_load.png``: each fidelity metric against the load each codec puts on the channel.
+    """Each fidelity metric against the load each codec puts on the channel.
 
     The rate-distortion view of a study (the HSC paper's Figs. 2-4): codecs that share a
     ``series`` (``codec -> series`` from the scenario) form one line, ordered by load,
-    one line per series and SNR (or distance); one subplot per channel. The load is the
-    per-sample ``eta`` the codecs report (HSC: ``(k/R + 2dL)/L²``) when every codec drawn
-    reports it, else ``channel_uses`` (resource elements per sample). Codecs in no series
-    are left out; nothing is written when no series has two codecs.
+    one line per series and SNR (or distance); one subplot per channel. Two loads:
+
+    * ``<metric>_vs_channel_uses.png``: resource elements per sample, always;
+    * ``<metric>_vs_eta.png``: the per-sample ``eta`` the codecs report (HSC eq. 21,
+      ``(k/R + 2dL)/L²``), when every codec drawn reports it.
+
+    Codecs in no series are left out; nothing is written when no series has two codecs.
 
     :returns: the paths written.
     """
@@ -428,36 +433,39 @@ def plot_fidelity_vs_load(rows: list[dict], series: Mapping[str, str], out_dir: 
         if p.metric in load and math.isfinite(p.value):
             load[p.metric][p.key] = p.value
     fid = [p for p in points if is_fidelity_metric(p.metric) and p.metric not in LOAD_METRICS
-           and not p.metric.endswith("_sr")]
-    x_metric = "eta" if fid and all(p.key in load["eta"] for p in fid) else "channel_uses"
+           and _base(p.metric) not in NOT_LOAD_PLOTTED and not p.metric.endswith("_sr")]
+    x_metrics = ["channel_uses"] + (["eta"] if fid and all(p.key in load["eta"] for p in fid) else [])
     channels = _ordered_unique(p.channel for p in points)
     names = _ordered_unique(series[p.codec] for p in points)
     sweeps = sorted({p.x for p in fid if math.isfinite(p.x)})
     cycle = [f"C{i}" for i in range(10)]
     styles = ["-", "--", ":", "-."]
     written = []
-    for metric in _ordered_unique(p.metric for p in fid):
-        fig, axes = _new_figure(len(channels))
-        drew = False
-        for ax, channel in zip(axes, channels):
-            for i, name in enumerate(names):
-                for j, sweep_x in enumerate(sweeps):
-                    pts = [p for p in fid if p.metric == metric and p.channel == channel and series[p.codec] == name
-                           and p.x == sweep_x and math.isfinite(p.value) and p.key in load[x_metric]]
-                    if not pts:
-                        continue
-                    pts.sort(key=lambda p: load[x_metric][p.key])
-                    where = f"{sweep_x:g} m" if use_distance else f"{sweep_x:g} dB"
-                    ax.plot([load[x_metric][p.key] for p in pts], [p.value for p in pts], marker="o", markersize=4,
-                            color=cycle[i % len(cycle)], linestyle=styles[j % len(styles)],
-                            label=name if len(sweeps) == 1 else f"{name} @ {where}")
-                    drew = True
-            values = [p.value for p in fid if p.metric == metric and p.channel == channel and math.isfinite(p.value)]
-            if _base(metric).lower() in _LOG_FIDELITY and values and min(values) > 0:
-                ax.set_yscale("log")
-            _finish_panel(ax, channel, LOAD_LABELS[x_metric], _metric_label(metric), [])
-        if drew:
-            written.append(_save(fig, out_dir / f"{safe_filename(metric)}_vs_load.png"))
+    for x_metric in x_metrics:
+        for metric in _ordered_unique(p.metric for p in fid):
+            fig, axes = _new_figure(len(channels))
+            drew = False
+            for ax, channel in zip(axes, channels):
+                for i, name in enumerate(names):
+                    for j, sweep_x in enumerate(sweeps):
+                        pts = [p for p in fid if p.metric == metric and p.channel == channel
+                               and series[p.codec] == name and p.x == sweep_x and math.isfinite(p.value)
+                               and p.key in load[x_metric]]
+                        if not pts:
+                            continue
+                        pts.sort(key=lambda p: load[x_metric][p.key])
+                        where = f"{sweep_x:g} m" if use_distance else f"{sweep_x:g} dB"
+                        ax.plot([load[x_metric][p.key] for p in pts], [p.value for p in pts], marker="o",
+                                markersize=4, color=cycle[i % len(cycle)], linestyle=styles[j % len(styles)],
+                                label=name if len(sweeps) == 1 else f"{name} @ {where}")
+                        drew = True
+                values = [p.value for p in fid if p.metric == metric and p.channel == channel
+                          and math.isfinite(p.value)]
+                if _base(metric).lower() in _LOG_FIDELITY and values and min(values) > 0:
+                    ax.set_yscale("log")
+                _finish_panel(ax, channel, LOAD_LABELS[x_metric], _metric_label(metric), [])
+            if drew:
+                written.append(_save(fig, out_dir / f"{safe_filename(metric)}_vs_{x_metric}.png"))
     return written
 
 

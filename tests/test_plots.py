@@ -177,16 +177,17 @@ def test_fidelity_vs_load_draws_one_line_per_series_and_snr(tmp_path, monkeypatc
     monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or save(fig, path))
     series = {"sc-k128": "SC", "sc-k256": "SC", "hsc-d2": "HSC", "hsc-d8": "HSC"}
     paths = plot_fidelity_vs_load(_load_rows(with_eta), series, tmp_path)
-    assert [p.name for p in paths] == ["mse_vs_load.png"]  # neither eta nor channel_uses is a y axis
+    # neither eta nor channel_uses is a y axis
+    assert [p.name for p in paths] == ["mse_vs_channel_uses.png"] + (["mse_vs_eta.png"] if with_eta else [])
     with Image.open(paths[0]) as im:
         assert im.format == "PNG" and im.size[0] > 100
-    (ax,) = figures[0].axes
-    lines = {ln.get_label(): (list(ln.get_xdata()), list(ln.get_ydata())) for ln in ax.get_lines()}
-    scale = 1 if with_eta else 1000  # eta itself, or channel uses
-    assert lines["HSC @ 30 dB"] == ([0.35 * scale, 0.78 * scale], [1e-3, 4e-5])  # sorted by load
-    assert lines["SC @ 0 dB"] == ([0.2 * scale, 0.41 * scale], [8e-3, 6e-3])
-    assert len(lines) == 4
-    assert ax.get_xlabel().startswith("load" if with_eta else "channel uses") and ax.get_yscale() == "log"
+    for fig, scale, label in zip(figures, (1000, 1), ("channel uses", "load")):
+        (ax,) = fig.axes
+        lines = {ln.get_label(): (list(ln.get_xdata()), list(ln.get_ydata())) for ln in ax.get_lines()}
+        assert lines["HSC @ 30 dB"] == ([0.35 * scale, 0.78 * scale], [1e-3, 4e-5])  # sorted by load
+        assert lines["SC @ 0 dB"] == ([0.2 * scale, 0.41 * scale], [8e-3, 6e-3])
+        assert len(lines) == 4
+        assert ax.get_xlabel().startswith(label) and ax.get_yscale() == "log"
 
 
 def test_fidelity_vs_load_needs_a_series_of_two(tmp_path):

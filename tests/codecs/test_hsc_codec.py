@@ -292,11 +292,11 @@ def test_end_to_end_through_linksim_run(tmp_path):
     assert eta == pytest.approx([(128 / 0.8 + 2 * 4 * 28) / 784] * 4)
     assert mse_sr.mean() == pytest.approx(mse["sr-only"], rel=0.05)
     # the series: MSE against the load, and X-hat beside X-tilde (the paper's Figs. 2 and 5)
-    assert (out / "plots" / "mse_vs_load.png").is_file()
+    assert (out / "plots" / "mse_vs_eta.png").is_file() and (out / "plots" / "mse_vs_channel_uses.png").is_file()
     assert (out / "samples" / "hsc__awgn__30dB.png").is_file()
-    (out / "plots" / "mse_vs_load.png").unlink()
+    (out / "plots" / "mse_vs_eta.png").unlink()
     assert main(["plot", str(out)]) == 0
-    assert (out / "plots" / "mse_vs_load.png").is_file()
+    assert (out / "plots" / "mse_vs_eta.png").is_file()
 
 
 def test_weights_are_named_by_shipped_name_or_path(tmp_path):
