@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import math
+import time
 from typing import Literal
 
 import numpy as np
@@ -25,6 +26,8 @@ from .base import Codec, CodecContext, CodecParams, DigitalPayload, Message, Rec
 from .registry import register_codec
 
 Fallback = Literal["mid_grey", "black"]
+#: decoding budget of a batch [s per image]; an intact 512x512 file decodes in tens of ms
+DECODE_SECONDS_PER_IMAGE = 1.0
 
 
 class _CompressionParams(CodecParams):
@@ -96,7 +99,18 @@ class _ImageCompressionCodec(Codec):
         fill = 0.5 if self.params.fallback == "mid_grey" else 0.0
         out = np.full((len(blobs), c, h, w), fill, dtype=np.float32)
         failed = torch.zeros(len(blobs), dtype=torch.int64)
+        # A time bound on decoding damaged files. Pillow decodes in C with no way to cancel a
+        # call, a thread cannot be killed (it would leak), and a process per image costs more
+        # than the decoding itself. So the work of one call is bounded instead (the header's
+        # size is checked before any pixel is decoded, see _decode_image: the decoder works
+        # on at most H x W pixels and the received bytes), and the batch has a deadline: once
+        # it has passed, the remaining files are not decoded but shown as the fallback and
+        # counted in fallback_rate like any undecodable file.
+        deadline = time.monotonic() + DECODE_SECONDS_PER_IMAGE * len(blobs)
         for i, blob in enumerate(blobs):
+            if time.monotonic() > deadline:
+                failed[i] = 1
+                continue
             arr = _decode_image(blob, c, h, w, self.format)
             if arr is None:
                 failed[i] = 1

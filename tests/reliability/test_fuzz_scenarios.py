@@ -30,7 +30,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reliability_support import TALLY, fuzz_size, time_bound
+from reliability_support import TALLY, Hang, fuzz_size, time_bound
 
 from linksim.cli import main
 
@@ -211,10 +211,13 @@ def _check_outcome(command: str, rc: int, err: str, text: str) -> None:
     assert "run with --debug" not in err, f"an unexpected exception reached the CLI's catch-all:\n{err}"
 
 
-def _cli(args: list[str], seconds: int) -> tuple[int, str]:
+def _cli(args: list[str], seconds: int, text: str = "") -> tuple[int, str]:
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), time_bound(seconds, " ".join(args)):
-        rc = main(args)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), time_bound(seconds, " ".join(args)):
+            rc = main(args)
+    except Hang as e:  # an assertion, so that hypothesis reports (and shrinks) the input that hung
+        raise AssertionError(f"{e}\n--- scenario ---\n{text[:3000]}") from None
     return rc, err.getvalue()
 
 
@@ -234,7 +237,7 @@ FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck), database
 def test_fuzzed_scenarios_through_validate(tmp_path_factory, warm, text):
     path = tmp_path_factory.mktemp("fuzz") / "s.yaml"
     path.write_text(text, encoding="utf-8", errors="surrogateescape")
-    rc, err = _cli(["validate", str(path)], 30)
+    rc, err = _cli(["validate", str(path)], 30, text)
     TALLY["fuzzed scenario files through linksim validate"] += 1
     TALLY[f"  validate exit {rc}"] += 1
     _check_outcome("validate", rc, err, text)
@@ -248,7 +251,7 @@ def test_fuzzed_scenarios_through_run(tmp_path_factory, warm, case):
     text = _dump(doc)
     folder = tmp_path_factory.mktemp("fuzzrun")
     (folder / "s.yaml").write_text(text, encoding="utf-8")
-    rc, err = _cli(["run", str(folder / "s.yaml"), "--out", str(folder / "out"), "--quiet"], 120)
+    rc, err = _cli(["run", str(folder / "s.yaml"), "--out", str(folder / "out"), "--quiet"], 120, text)
     TALLY["fuzzed scenario files through linksim run"] += 1
     TALLY[f"  run exit {rc}"] += 1
     _check_outcome("run", rc, err, text)
