@@ -344,6 +344,7 @@ def _run_locked(sc: Scenario, sim: Simulation, out_dir: Path, force: bool, progr
         done_results[key] = result
         if result.links and sum(c.bit_errors for c in result.links.values()) == 0:
             error_free.add(pair)
+    store.consolidate()  # the journal of finished points into results.h5, atomically
     results = store.read_all()
     order = {k: i for i, k in enumerate(sim.points())}
     results.sort(key=lambda r: order.get(r.key, len(order)))
