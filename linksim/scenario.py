@@ -367,8 +367,10 @@ def _loc(loc: tuple) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        else:
+        elif re.fullmatch(r"[\w+/-]+", str(part)):
             out += ("." if out else "") + str(part)
+        else:  # an empty key, or one with spaces, dots, colons...: quoted, so that it shows
+            out += f"[{str(part)!r}]"
     return out
 
 

@@ -188,7 +188,8 @@ def scenario_texts(draw) -> str:
 
 
 # -- outcome checks --------------------------------------------------------------------------
-_FIELD_LINE = re.compile(r"^(?P<head>\(file\)|\(top level\)|--device|[^\s:\[.]+)(?P<rest>(\[\d+\]|\.[^:\s]+)*)[: ]")
+_FIELD_LINE = re.compile(r"^(?P<head>\(file\)|\(top level\)|--device|[^\s:\[.]+|\[[^\]]*\])"
+                         r"(?P<rest>(\[[^\]]*\]|\.[^:\s\[.]+)*)(: | )")
 
 
 def _escaped(text: str) -> str:
@@ -207,7 +208,7 @@ def _check_outcome(command: str, rc: int, err: str, text: str) -> None:
         for line in lines:
             m = _FIELD_LINE.match(line)
             assert m, f"exit 2 with a line that names no field: {line!r}"
-            head = m.group("head")
+            head = m.group("head").strip("[]'\"")
             # a field of the schema, the file, or a key the fuzzer wrote (an unknown field)
             assert head in FIELDS or head in ("(file)", "(top level)", "--device") or head in _escaped(text), line
         return

@@ -5,7 +5,8 @@ with SIGKILL several times: at random moments, and right after a point has been 
 (the moment a careless writer would be caught half-way through the next one). After each
 kill the finished points must be a superset of those before it; a last run completes the
 sweep, resuming, and its ``results.csv`` must equal byte-for-byte that of a run that was
-never interrupted.
+never interrupted. While the first killed run holds the folder, a second run into it
+must refuse with the owner's PID; the locks the kills leave behind are stale and taken over.
 
 Size: ``LINKSIM_FUZZ_KILLS`` kills (default 4).
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -47,6 +49,25 @@ def _start(scenario: Path, out: Path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
 
 
+def _second_run_refuses(scenario: Path, out: Path, owner: subprocess.Popen) -> None:
+    import contextlib
+    import io
+
+    from linksim.cli import main
+
+    lock = out / ".linksim.lock"
+    while not lock.exists() and owner.poll() is None:
+        time.sleep(0.01)
+    if owner.poll() is not None:
+        return  # finished before we could look (a very fast machine): nothing to refuse
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        rc = main(["run", str(scenario), "--out", str(out), "--quiet"])
+    if owner.poll() is None:  # still running when refused
+        assert rc == 1 and f"in use by another linksim run (pid {owner.pid}" in err.getvalue(), err.getvalue()
+        TALLY["concurrent runs into one folder refused"] += 1
+
+
 def _finished(out: Path) -> set:
     return set(ResultStore(out / "results.h5").finished()) if out.exists() else set()
 
@@ -71,23 +92,30 @@ def test_kill_9_at_random_moments_loses_nothing_and_resumes_exactly(tmp_path):
     out = tmp_path / "killed"
     rng = random.Random(int.from_bytes(os.urandom(4), "little"))
     survived, before = 0, set()
-    for i in range(KILLS):
+    for attempt in range(3 * KILLS):
+        if survived == KILLS:
+            break
         proc = _start(scenario, out)
-        if i % 2 == 0:  # a random moment of a whole run (start-up, simulation, consolidation, outputs)
-            time.sleep(rng.uniform(0.2, full))
+        if attempt == 0:  # meanwhile, a second run into the same folder refuses, naming the owner
+            _second_run_refuses(scenario, out, proc)
+        elif attempt % 2 == 0:  # a random moment (start-up, simulation, consolidation, outputs)
+            time.sleep(rng.uniform(0.2, 0.7 * full))
         else:  # just after a point was written
             seen = _journal_size(out)
             deadline = time.monotonic() + full
             while _journal_size(out) <= seen and proc.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.01)
+        if proc.poll() is not None:  # it finished first: not a kill; start over from scratch
+            shutil.rmtree(out)
+            before = set()
+            continue
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         after = _finished(out)
-        assert before <= after, f"kill {i + 1}: finished points lost: {sorted(map(str, before - after))}"
+        assert before <= after, f"kill {survived + 1}: finished points lost: {sorted(map(str, before - after))}"
         before = after
         survived += 1
-        if len(after) == POINTS and (out / "results.csv").exists():
-            break  # nothing left to kill: the run completed before the signal
+    assert survived == KILLS
 
     final = subprocess.run([sys.executable, "-m", "linksim", "run", str(scenario), "--out", str(out), "--quiet"],
                            capture_output=True, text=True)
