@@ -374,18 +374,27 @@ def _loc(loc: tuple) -> str:
     return out
 
 
+#: the names pydantic gives the branches of a union in an error's location (``d.int``, ``d.literal['auto']``)
+_UNION_BRANCH = re.compile(r"int|float|str|bool|none|(literal|dict|tuple|set)\[.*\]")
+
+
 def _problems(err: ValidationError, prefix: tuple = ()) -> list[str]:
-    lines = []
+    by_field: dict[str, list[str]] = {}
     for e in err.errors():
-        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith(("function-", "list[", "tagged-union"))))
+        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and (
+            p.startswith(("function-", "list[", "tagged-union"))
+            or (e["type"] != "extra_forbidden" and _UNION_BRANCH.fullmatch(p)))))
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown field"
         elif e["type"] == "missing":
             msg = "missing required field"
         msg = msg.removeprefix("Value error, ")
-        lines.append(f"{_loc(prefix + loc) or '(top level)'}: {msg}")
-    return lines
+        messages = by_field.setdefault(_loc(prefix + loc) or "(top level)", [])
+        if msg not in messages:
+            messages.append(msg)
+    # a union's branches fail together: one line per field, the alternatives joined
+    return [f"{field}: {'; or: '.join(messages)}" for field, messages in by_field.items()]
 
 
 def validate_scenario(raw: Any, base_dir: Path | None = None) -> Scenario:
