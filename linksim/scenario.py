@@ -66,6 +66,12 @@ class OFDMSection(_Strict):
             raise ValueError("pilot_ofdm_symbol_indices: no OFDM symbol is left for data")
         return self
 
+    @model_validator(mode="after")
+    def _cyclic_prefix(self) -> "OFDMSection":
+        if self.cyclic_prefix_length > self.fft_size:  # Sionna's ResourceGrid refuses it
+            raise ValueError(f"cyclic_prefix_length: {self.cyclic_prefix_length} is longer than fft_size ({self.fft_size})")
+        return self
+
 
 class PhySection(_Strict):
     ofdm: OFDMSection = Field(default_factory=OFDMSection)

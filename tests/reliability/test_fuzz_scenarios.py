@@ -309,3 +309,13 @@ def test_small_bases_are_valid(tmp_path):
         if rc == 0:
             valid.append(name)
     assert "quickstart" in valid and len(valid) >= len(BASES) / 2, valid
+
+
+def test_a_cyclic_prefix_longer_than_the_fft_is_a_scenario_error(tmp_path):
+    """Found by the fuzz: Sionna refused it deep inside, as exit 1 with a ValueError."""
+    doc = copy.deepcopy(BASES["quickstart"])
+    doc["phy"]["ofdm"]["cyclic_prefix_length"] = doc["phy"]["ofdm"]["fft_size"] + 1
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    rc, err = _cli(["validate", str(path)], 60)
+    assert rc == 2 and err.startswith("phy.ofdm: cyclic_prefix_length: 73 is longer than fft_size (72)"), err
