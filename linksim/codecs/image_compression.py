@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import math
 import time
+import warnings
 from typing import Literal
 
 import numpy as np
@@ -217,12 +218,17 @@ def _decode_image(blob: bytes, c: int, h: int, w: int, fmt: str) -> np.ndarray |
     if not blob:
         return None
     try:
-        # only the codec's own format: damaged bytes must not be read as some other format
-        with Image.open(io.BytesIO(blob), formats=[fmt]) as im:
-            if im.size != (w, h):
-                return None
-            im = im.convert("L" if c == 1 else "RGB")
-            arr = np.asarray(im, dtype=np.float32) / 255.0
+        with warnings.catch_warnings():
+            # a damaged size field may announce a huge image: the size is checked below before
+            # any pixel is decoded, so Pillow's decompression-bomb warning is only noise here
+            # (its error, past twice the limit, is a fallback like any other)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # only the codec's own format: damaged bytes must not be read as some other format
+            with Image.open(io.BytesIO(blob), formats=[fmt]) as im:
+                if im.size != (w, h):
+                    return None
+                im = im.convert("L" if c == 1 else "RGB")
+                arr = np.asarray(im, dtype=np.float32) / 255.0
     except Exception:  # noqa: BLE001 - any failure of a damaged file is a fallback, by design
         return None
     return arr[None] if c == 1 else arr.transpose(2, 0, 1)
