@@ -313,8 +313,10 @@ class ResultStore:
         return out
 
     def _drop_temporaries(self) -> None:
-        """Temporary files a killed run left behind (never renamed: not a finished point)."""
-        for folder, pattern in ((self.journal, ".*.tmp"), (self.path.parent, f".{self.path.name}-*.tmp")):
+        """Temporary files a killed run left behind (never renamed: not a finished point, nor a
+        finished results.csv, see :func:`write_csv`)."""
+        for folder, pattern in ((self.journal, ".*.tmp"), (self.path.parent, f".{self.path.name}-*.tmp"),
+                                (self.path.parent, ".results-*.csv")):
             if folder.is_dir():
                 for f in folder.glob(pattern):
                     f.unlink(missing_ok=True)
