@@ -20,6 +20,7 @@ Size: ``LINKSIM_FUZZ_EXAMPLES`` (default 150 for validate, a tenth of it for run
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import copy
 import io
@@ -188,8 +189,9 @@ def scenario_texts(draw) -> str:
 
 
 # -- outcome checks --------------------------------------------------------------------------
-_FIELD_LINE = re.compile(r"^(?P<head>\(file\)|\(top level\)|--device|[^\s:\[.]+|\[[^\]]*\])"
-                         r"(?P<rest>(\[[^\]]*\]|\.[^:\s\[.]+)*)(: | )")
+_QUOTED = r"\[(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\d+)\]"  # [3], ['a b'], ["it's"]
+_FIELD_LINE = re.compile(rf"^(?P<head>\(file\)|\(top level\)|--device|{_QUOTED}|[^\s:\[.]+)"
+                         rf"(?P<rest>({_QUOTED}|\.[^:\s\[.]+)*)(: | )")
 
 
 def _escaped(text: str) -> str:
@@ -229,7 +231,9 @@ def _check_outcome(command: str, rc: int, err: str, text: str) -> None:
         for line in lines:
             m = _FIELD_LINE.match(line)
             assert m, f"exit 2 with a line that names no field: {line!r}"
-            head = m.group("head").strip("[]'\"")
+            head = m.group("head")
+            if head.startswith("["):  # a quoted key: the key itself
+                head = str(ast.literal_eval(head[1:-1]))
             # a field of the schema, the file, or a key the fuzzer wrote (an unknown field)
             assert head in FIELDS or head in ("(file)", "(top level)", "--device") or head in _document_keys(text), line
         return
