@@ -7,6 +7,7 @@ Exit codes: 0 success, 2 invalid scenario (one line per problem, naming the fiel
 from __future__ import annotations
 
 import argparse
+import errno
 import math
 import sys
 import traceback
@@ -96,11 +97,21 @@ def main(argv: list[str] | None = None) -> int:
         err.print(f"error: {e}", markup=False, highlight=False)
         return EXIT_FAILURE
     except Exception as e:  # noqa: BLE001 - the CLI turns any failure into one line + exit 1
+        if isinstance(e, OSError) and _disk_full(e):
+            # finished points are journaled atomically (results.py): a full disk loses none
+            err.print(f"error: no space left on the device while writing {e.filename or 'results'}: the points "
+                      "finished so far are kept; free some space and run again to resume", markup=False, highlight=False)
+            return EXIT_FAILURE
         if args.debug:
             traceback.print_exc()
         err.print(f"error: {type(e).__name__}: {e} (run with --debug for the traceback)", markup=False, highlight=False)
         return EXIT_FAILURE
     return EXIT_FAILURE
+
+
+def _disk_full(e: OSError) -> bool:
+    """ENOSPC / EDQUOT, also from h5py, which reports HDF5's errno in the message only."""
+    return e.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in str(e)
 
 
 def entry_point() -> None:

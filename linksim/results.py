@@ -1,8 +1,8 @@
 """Results: per-point records, results.h5 (resume), results.csv (tidy rows).
 
-``results.h5`` holds one group per finished sweep point under ``/points`` (written
-the moment the point finishes, so an interrupted run resumes where it stopped), the
-resolved scenario and the versions of linksim, torch and sionna. ``results.csv`` is
+``results.h5`` holds one group per finished sweep point under ``/points`` (journaled
+the moment the point finishes, so an interrupted run resumes where it stopped; see
+:class:`ResultStore`), the resolved scenario and the versions of linksim, torch and sionna. ``results.csv`` is
 derived from it: one row per (codec, channel, snr_db, metric) with the columns
 ``codec,channel,snr_db,metric,value,ci_low,ci_high,n``, and for a distance sweep a last
 column ``distance_m`` (the SNR of each point, from the link budget, stays in ``snr_db``).
@@ -174,106 +174,214 @@ def _mean_interval(values: np.ndarray) -> tuple[float, float | None, float | Non
 
 
 class ResultStore:
-    """``results.h5``: one group per finished point, written as soon as it finishes.
+    """``results.h5``: every finished point, never rewritten in place.
 
-    Opened and closed around every write, so that a crash leaves at most the point in
-    flight missing.
+    A crash (``kill -9``, power loss) at any moment must not lose a finished point, and
+    HDF5 updates a file in place (a crash in the middle can leave it unreadable). So:
+
+    - :meth:`write` puts each finished point into its own small file in the journal folder
+      ``results.h5.journal/`` (temporary file, fsync, rename: the point is either there
+      whole or not at all);
+    - :meth:`consolidate` builds a new ``results.h5`` from the old one plus the journal
+      (temporary file, fsync, rename), then empties the journal;
+    - readers (:meth:`finished`, :meth:`read_all`) see ``results.h5`` and the journal
+      together, so a run killed before it consolidated resumes with every finished point.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self.journal = self.path.with_name(self.path.name + ".journal")
+        self._attrs: dict[str, str] = {}
+        self._keep: set[str] | None = None
 
     def recover(self) -> str | None:
         """Check that an existing file opens and reads; if not, move it aside and rebuild.
 
-        A crash while HDF5 was writing can leave a file that no longer opens, or a point
-        group that no longer reads. The damaged file is renamed ``results.h5.damaged-<n>``
-        and every point that can still be read is copied into a fresh file.
+        A crash while HDF5 was writing (or a copy cut short) can leave a file that no longer
+        opens, or a point group that no longer reads. The damaged file is renamed
+        ``results.h5.damaged-<n>`` and every point that can still be read is kept. Points
+        in the journal (finished by a run that was killed before it consolidated them) are
+        then consolidated into ``results.h5``.
 
         :return: a message saying what was done, or None when the file was sound.
         """
-        if not self.path.exists():
-            return None
-        try:
-            self.read_all()
-            return None
-        except Exception:  # noqa: BLE001 - any failure to read means damage
-            pass
-        n = 1
-        while (aside := self.path.with_name(f"{self.path.name}.damaged-{n}")).exists():
-            n += 1
-        self.path.rename(aside)
-        salvaged = _salvage(aside)
-        if salvaged:
-            for r in salvaged:
-                self.write(r)
-        return (f"{self.path} could not be read (a crash while writing?): moved to {aside.name}; "
-                f"{len(salvaged)} finished point(s) recovered, the rest will be simulated again")
+        message = None
+        self._drop_temporaries()
+        if self.path.exists():
+            try:
+                self._read_file()
+            except Exception:  # noqa: BLE001 - any failure to read means damage
+                n = 1
+                while (aside := self.path.with_name(f"{self.path.name}.damaged-{n}")).exists():
+                    n += 1
+                self.path.rename(aside)
+                salvaged = _salvage(aside)
+                self._rewrite({r.key.group_name(): r for r in salvaged}, {})
+                message = (f"{self.path} could not be read (a crash while writing?): moved to {aside.name}; "
+                           f"{len(salvaged)} finished point(s) recovered, the rest will be simulated again")
+        self.consolidate()
+        return message
 
     def initialise(self, scenario_yaml: str, versions: dict[str, str]) -> None:
-        """Create the file if needed and record the resolved scenario and versions."""
+        """Record the resolved scenario and versions (written at the next :meth:`consolidate`;
+        a new file is created with them at once)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with h5py.File(self.path, "a") as f:
-            f.attrs["scenario"] = scenario_yaml
-            for k, v in versions.items():
-                f.attrs[f"version_{k}"] = str(v)
-            f.require_group("points")
+        self._attrs = {"scenario": scenario_yaml, **{f"version_{k}": str(v) for k, v in versions.items()}}
+        if not self.path.exists():
+            self._rewrite({}, {})
 
     def finished(self) -> dict[PointKey, str]:
-        """Finished points -> the fingerprint they were computed with."""
-        if not self.path.exists():
-            return {}
-        out = {}
-        with h5py.File(self.path, "r") as f:
-            for g in f.get("points", {}).values():
-                out[_key(g)] = str(g.attrs["fingerprint"])
-        return out
+        """Finished points -> the fingerprint they were computed with (results.h5 and the journal)."""
+        out: dict[str, tuple[PointKey, str]] = {}
+        sources = ([self.path] if self.path.exists() else []) + self._journal_files()
+        for path in sources:
+            try:
+                with h5py.File(path, "r") as f:
+                    for name, g in f.get("points", {}).items():
+                        out[name] = (_key(g), str(g.attrs["fingerprint"]))
+            except Exception:  # noqa: BLE001 - an unreadable journal file: simulated again
+                if path == self.path:
+                    raise
+        if self._keep is not None:
+            out = {n: v for n, v in out.items() if n in self._keep}
+        return dict(out.values())
 
     def write(self, r: PointResult) -> None:
-        """Write (or replace) one point."""
-        with h5py.File(self.path, "a") as f:
-            points = f.require_group("points")
-            name = r.key.group_name()
-            if name in points:
-                del points[name]
-            g = points.create_group(name)
-            g.attrs.update({"codec": r.key.codec, "channel": r.key.channel, "snr_db": r.key.snr_db,
-                            "seed": str(r.seed), "fingerprint": r.fingerprint, "num_samples": r.num_samples})
-            if r.key.distance_m is not None:
-                g.attrs["distance_m"] = r.key.distance_m
-            if r.infeasible is not None:
-                g.attrs["infeasible"] = bool(r.infeasible)
-            g.attrs["links"] = json.dumps({k: v.__dict__ for k, v in r.links.items()})
-            g.attrs["rates"] = json.dumps({k: [int(a), int(b)] for k, (a, b) in r.rates.items()})
-            if r.set_metrics:
-                g.attrs["set_metrics"] = json.dumps({k: float(v) for k, v in r.set_metrics.items()})
-            ps = g.create_group("per_sample")
-            for metric, values in r.per_sample.items():
-                ps.create_dataset(metric.replace("/", "|"), data=np.asarray(values, dtype=np.float64))
-            if r.samples is not None:
-                g.create_dataset("samples", data=r.samples.astype(np.float32), compression="gzip")
-            f.flush()
+        """Write (or replace) one point, atomically, into the journal."""
+        self.journal.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.journal, prefix=".", suffix=".tmp")
+        os.close(fd)
+        try:
+            with h5py.File(tmp, "w") as f:
+                _write_point(f.require_group("points"), r)
+            _fsync_path(tmp)
+            os.replace(tmp, self.journal / f"{r.key.group_name()}.h5")
+            _fsync_path(self.journal)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     def read_all(self) -> list[PointResult]:
-        """Every finished point, in file order."""
-        if not self.path.exists():
-            return []
-        out = []
-        with h5py.File(self.path, "r") as f:
-            for g in f.get("points", {}).values():
-                out.append(_read_point(g))
-        return out
+        """Every finished point (results.h5 and the journal), in group-name order."""
+        points = self._read_file()
+        points.update(self._read_journal())
+        if self._keep is not None:
+            points = {n: r for n, r in points.items() if n in self._keep}
+        return [points[n] for n in sorted(points)]
 
     def remove_except(self, keep: set[PointKey]) -> None:
-        """Drop points that are no longer part of the scenario."""
-        if not self.path.exists():
+        """Drop points that are no longer part of the scenario (from the journal at once,
+        from results.h5 at the next :meth:`consolidate`)."""
+        self._keep = {k.group_name() for k in keep}
+        for f in self._journal_files():
+            if f.stem not in self._keep:
+                f.unlink(missing_ok=True)
+
+    def consolidate(self) -> None:
+        """Merge the journal (and pending removals and attributes) into a new results.h5:
+        temporary file, fsync, rename; then empty the journal."""
+        files = self._journal_files()
+        if not files and self._keep is None and not self._attrs and self.path.exists():
             return
-        names = {k.group_name() for k in keep}
-        with h5py.File(self.path, "a") as f:
-            points = f.require_group("points")
-            for name in list(points):
-                if name not in names:
-                    del points[name]
+        points = self._read_file() if self.path.exists() else {}
+        points.update(self._read_journal())
+        if self._keep is not None:
+            points = {n: r for n, r in points.items() if n in self._keep}
+        self._rewrite(points, self._attrs)
+        for f in files:
+            f.unlink(missing_ok=True)
+        if self.journal.exists() and not any(self.journal.iterdir()):
+            self.journal.rmdir()
+        self._keep = None
+        self._attrs = {}
+
+    # -- files ----------------------------------------------------------------------------
+    def _read_file(self) -> dict[str, PointResult]:
+        if not self.path.exists():
+            return {}
+        with h5py.File(self.path, "r") as f:
+            return {name: _read_point(g) for name, g in f.get("points", {}).items()}
+
+    def _journal_files(self) -> list[Path]:
+        return sorted(self.journal.glob("p_*.h5")) if self.journal.is_dir() else []
+
+    def _read_journal(self) -> dict[str, PointResult]:
+        """Points of the journal; a file that does not read (it was renamed only once
+        complete, so only a failing disk makes one) is skipped and simulated again."""
+        out = {}
+        for path in self._journal_files():
+            try:
+                with h5py.File(path, "r") as f:
+                    out[path.stem] = _read_point(f["points"][path.stem])
+            except Exception:  # noqa: BLE001
+                continue
+        return out
+
+    def _drop_temporaries(self) -> None:
+        """Temporary files a killed run left behind (never renamed: not a finished point, nor a
+        finished results.csv, see :func:`write_csv`)."""
+        for folder, pattern in ((self.journal, ".*.tmp"), (self.path.parent, f".{self.path.name}-*.tmp"),
+                                (self.path.parent, ".results-*.csv")):
+            if folder.is_dir():
+                for f in folder.glob(pattern):
+                    f.unlink(missing_ok=True)
+
+    def _rewrite(self, points: dict[str, PointResult], attrs: dict[str, str]) -> None:
+        """A new results.h5 with ``points`` (and the old file's attributes updated by ``attrs``)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        old_attrs = {}
+        if self.path.exists():
+            try:
+                with h5py.File(self.path, "r") as f:
+                    old_attrs = {k: f.attrs[k] for k in f.attrs}
+            except Exception:  # noqa: BLE001 - a damaged file was moved aside already
+                pass
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}-", suffix=".tmp")
+        os.close(fd)
+        try:
+            with h5py.File(tmp, "w") as f:
+                f.attrs.update({**old_attrs, **attrs})
+                group = f.require_group("points")
+                for name in sorted(points):
+                    _write_point(group, points[name])
+            _fsync_path(tmp)
+            os.replace(tmp, self.path)
+            _fsync_path(self.path.parent)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def _fsync_path(path: str | Path) -> None:
+    """fsync a file, or a folder (so that a rename in it is durable)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_point(points, r: PointResult) -> None:
+    """One point as a group of ``points`` (an h5py group)."""
+    name = r.key.group_name()
+    if name in points:
+        del points[name]
+    g = points.create_group(name)
+    g.attrs.update({"codec": r.key.codec, "channel": r.key.channel, "snr_db": r.key.snr_db,
+                    "seed": str(r.seed), "fingerprint": r.fingerprint, "num_samples": r.num_samples})
+    if r.key.distance_m is not None:
+        g.attrs["distance_m"] = r.key.distance_m
+    if r.infeasible is not None:
+        g.attrs["infeasible"] = bool(r.infeasible)
+    g.attrs["links"] = json.dumps({k: v.__dict__ for k, v in r.links.items()})
+    g.attrs["rates"] = json.dumps({k: [int(a), int(b)] for k, (a, b) in r.rates.items()})
+    if r.set_metrics:
+        g.attrs["set_metrics"] = json.dumps({k: float(v) for k, v in r.set_metrics.items()})
+    ps = g.create_group("per_sample")
+    for metric, values in r.per_sample.items():
+        ps.create_dataset(metric.replace("/", "|"), data=np.asarray(values, dtype=np.float64))
+    if r.samples is not None:
+        g.create_dataset("samples", data=r.samples.astype(np.float32), compression="gzip")
 
 
 def _read_point(g) -> PointResult:

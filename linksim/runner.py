@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import shutil
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -326,7 +327,7 @@ def run_scenario(sc: Scenario, out_dir: Path, force: bool = False, progress=None
     executor = executor or InProcessExecutor()
     # loads the data first: a bad source must not leave a folder behind
     sim = Simulation.build(sc, device=executor.driver_device())
-    _check_writable(out_dir)
+    _check_writable(out_dir, estimate_output_bytes(sim))
     try:
         with RunLock(out_dir):
             return _run_locked(sc, sim, out_dir, force, progress, t0, executor)
@@ -358,6 +359,7 @@ def _run_locked(sc: Scenario, sim: Simulation, out_dir: Path, force: bool, progr
     # every point is written the moment it arrives, so an interrupted run resumes from there
     executor.run(sim, schedule, store.write, points)
     skipped = schedule.skipped
+    store.consolidate()  # the journal of finished points into results.h5, atomically
     results = store.read_all()
     order = {k: i for i, k in enumerate(sim.points())}
     results.sort(key=lambda r: order.get(r.key, len(order)))
@@ -470,7 +472,31 @@ def _save_series_grids(results: list[PointResult], series: dict[str, str], origi
     return written
 
 
-def _check_writable(out_dir: Path) -> None:
+#: bytes of one PNG figure or sample grid, generously (they are 30-150 kB at the default size)
+PNG_BYTES = 400_000
+
+
+def estimate_output_bytes(sim: Simulation) -> int:
+    """Bytes a run of ``sim`` writes at most, before anything is simulated (an upper estimate).
+
+    Per point: the per-sample values (float64) of every metric and stream counter, the
+    uncompressed sample grid (float32) and HDF5's overhead; results.h5 is held up to three
+    times at once (the journal, the file, the new file being consolidated). Plus
+    results.csv (about 120 bytes a row) and the PNG figures and grids.
+    """
+    sc = sim.scenario
+    points = len(sim.points())
+    streams = max(len(c.transports) for c in sim.codecs.values())
+    series = len(sc.metrics) + 3 * streams + 6  # fidelity metrics, ber/payload/symbol_mse per stream, counters
+    per_point = series * sim.max_samples() * 8 + SAMPLES_PER_GRID * math.prod(sim.dataset.images.shape[1:]) * 4 + 16_384
+    csv_rows = points * (series + 8)
+    figures = (len(sc.metrics) + 2 * streams + 4) + len(sim.codecs) * len(sim.channels)
+    return 3 * points * per_point + csv_rows * 120 + figures * PNG_BYTES
+
+
+def _check_writable(out_dir: Path, need_bytes: int = 0) -> None:
+    """The output folder exists, is writable and has room for ``need_bytes``: checked
+    before simulating, not after an hour."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         probe = out_dir / ".write-test"
@@ -478,3 +504,7 @@ def _check_writable(out_dir: Path) -> None:
         probe.unlink()
     except OSError as e:
         raise RunError(f"output folder {out_dir} is not writable: {e.strerror or e}") from None
+    free = shutil.disk_usage(out_dir).free
+    if free < need_bytes:
+        raise RunError(f"not enough free space in {out_dir}: the run writes up to {need_bytes / 1e6:.1f} MB, "
+                       f"{free / 1e6:.1f} MB are free (free some space, or use --out on another disk)")

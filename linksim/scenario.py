@@ -25,13 +25,18 @@ from linksim.phy.code_blocks import DEFAULT_MAX_BLOCK_BITS
 LINK_METRICS = ("ber", "bler")
 MAX_SNR_POINTS = 1000
 MAX_YAML_ALIASES = 100
+MAX_YAML_NODES = 100_000  # after expanding aliases; the shipped scenarios have a few hundred
+MAX_YAML_DEPTH = 50
 
 
 class ScenarioError(ValueError):
     """An invalid scenario: ``problems`` holds one ``"field.path: message"`` line each."""
 
     def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
+        # a value quoted in a message may hold a newline (or another line break): escape it,
+        # so that each problem stays on its one line
+        self.problems = ["".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in p)
+                         for p in problems]
         super().__init__("\n".join(problems))
 
 
@@ -60,6 +65,12 @@ class OFDMSection(_Strict):
             raise ValueError(f"pilot_ofdm_symbol_indices: {bad} outside [0, {self.num_ofdm_symbols - 1}]")
         if len(set(self.pilot_ofdm_symbol_indices)) >= self.num_ofdm_symbols:
             raise ValueError("pilot_ofdm_symbol_indices: no OFDM symbol is left for data")
+        return self
+
+    @model_validator(mode="after")
+    def _cyclic_prefix(self) -> "OFDMSection":
+        if self.cyclic_prefix_length > self.fft_size:  # Sionna's ResourceGrid refuses it
+            raise ValueError(f"cyclic_prefix_length: {self.cyclic_prefix_length} is longer than fft_size ({self.fft_size})")
         return self
 
 
@@ -368,23 +379,34 @@ def _loc(loc: tuple) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        else:
+        elif re.fullmatch(r"[\w+/-]+", str(part)):
             out += ("." if out else "") + str(part)
+        else:  # an empty key, or one with spaces, dots, colons...: quoted, so that it shows
+            out += f"[{str(part)!r}]"
     return out
 
 
+#: the names pydantic gives the branches of a union in an error's location (``d.int``, ``d.literal['auto']``)
+_UNION_BRANCH = re.compile(r"int|float|str|bool|none|(literal|dict|tuple|set)\[.*\]")
+
+
 def _problems(err: ValidationError, prefix: tuple = ()) -> list[str]:
-    lines = []
+    by_field: dict[str, list[str]] = {}
     for e in err.errors():
-        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith(("function-", "list[", "tagged-union"))))
+        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and (
+            p.startswith(("function-", "list[", "tagged-union"))
+            or (e["type"] != "extra_forbidden" and _UNION_BRANCH.fullmatch(p)))))
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown field"
         elif e["type"] == "missing":
             msg = "missing required field"
         msg = msg.removeprefix("Value error, ")
-        lines.append(f"{_loc(prefix + loc) or '(top level)'}: {msg}")
-    return lines
+        messages = by_field.setdefault(_loc(prefix + loc) or "(top level)", [])
+        if msg not in messages:
+            messages.append(msg)
+    # a union's branches fail together: one line per field, the alternatives joined
+    return [f"{field}: {'; or: '.join(messages)}" for field, messages in by_field.items()]
 
 
 def validate_scenario(raw: Any, base_dir: Path | None = None) -> Scenario:
@@ -528,15 +550,59 @@ class _GuardedLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
+def _check_expanded_size(node: yaml.Node | None) -> None:
+    """Refuse a composed document that nests deeper than :data:`MAX_YAML_DEPTH` or expands
+    (aliases followed) to more than :data:`MAX_YAML_NODES` nodes.
+
+    A few dozen aliases suffice for a 'billion laughs' bomb (9 levels of 9 aliases each):
+    counting aliases alone does not stop it. Sizes are memoised per node, so this costs one
+    visit of each distinct node however large the expansion.
+    """
+    sizes: dict[int, int] = {}
+
+    def size(n: yaml.Node, depth: int) -> int:
+        if depth > MAX_YAML_DEPTH:
+            raise ScenarioError([f"(file): nested deeper than {MAX_YAML_DEPTH} levels"])
+        if id(n) in sizes:
+            return sizes[id(n)]
+        if isinstance(n, yaml.SequenceNode):
+            total = 1 + sum(size(c, depth + 1) for c in n.value)
+        elif isinstance(n, yaml.MappingNode):
+            total = 1 + sum(size(k, depth + 1) + size(v, depth + 1) for k, v in n.value)
+        else:
+            total = 1
+        if total > MAX_YAML_NODES:
+            raise ScenarioError([f"(top level): more than {MAX_YAML_NODES} values once aliases are expanded; "
+                                 "refusing a possible alias bomb"])
+        sizes[id(n)] = total
+        return total
+
+    if node is not None:
+        size(node, 0)
+
+
 def parse_yaml(text: str, origin: str = "scenario") -> Any:
-    """Parse YAML text safely; a syntax error becomes a one-line :class:`ScenarioError`."""
+    """Parse YAML text safely; a syntax error becomes a one-line :class:`ScenarioError`.
+
+    Alias bombs and documents nested deeper than :data:`MAX_YAML_DEPTH` are refused
+    before any Python object is built.
+    """
+    loader = None
     try:
-        return yaml.load(text, Loader=_GuardedLoader)  # noqa: S506 - _GuardedLoader is a SafeLoader
+        loader = _GuardedLoader(text)  # the reader refuses control characters here already
+        node = loader.get_single_node()
+        _check_expanded_size(node)
+        return loader.construct_document(node) if node is not None else None
+    except RecursionError:  # the composer recurses once per nesting level
+        raise ScenarioError([f"(file): {origin} nests too deeply (more than {MAX_YAML_DEPTH} levels)"]) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise ScenarioError([f"(file): {origin} is not valid YAML{where}: {problem}"]) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
 
 
 def load_scenario(path: str | Path) -> Scenario:

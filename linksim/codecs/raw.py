@@ -88,8 +88,21 @@ class RawCodec(Codec):
         shape = tuple(self.context.sample_shape)
         r = received["data"]
         if self._serializer is None:
-            mid = 0.5 * (self.params.value_range[0] + self.params.value_range[1])
-            return Reconstruction(x_hat=r + mid)
+            if r.dim() < 1 or r[0].numel() != math.prod(shape):
+                raise ValueError(f"data: expected {math.prod(shape)} analog values per sample {shape}, "
+                                 f"received shape {tuple(r.shape)}")
+            lo, hi = self.params.value_range
+            x_hat = r.reshape(r.shape[0], *shape).to(torch.float32) + 0.5 * (lo + hi)
+            # the analog path has no exponent to break, but an equaliser can still divide by a
+            # zero channel: count what is not finite and apply the stream's policy, as digitally
+            bad = ~torch.isfinite(x_hat)
+            nonfinite = bad.flatten(1).sum(dim=1)
+            policy = self.transports["data"].nonfinite
+            if policy == "zero":
+                x_hat = torch.where(bad, torch.zeros_like(x_hat), x_hat)
+            elif policy == "clamp":
+                x_hat = torch.nan_to_num(x_hat, nan=lo, posinf=hi, neginf=lo).clamp(lo, hi)
+            return Reconstruction(x_hat=x_hat, rates={"nonfinite_rate": (nonfinite, torch.full_like(nonfinite, math.prod(shape)))})
         decoded = self._serializer.from_bits(r, shape)
         x_hat = decoded.values.to(torch.float32)
         rates = {}

@@ -97,7 +97,11 @@ def load_folder(
     all_grey = True
     for fname in sorted(os.listdir(folder)):
         full = os.path.join(folder, fname)
-        if fname.startswith(".") or not os.path.isfile(full):
+        if fname.startswith("."):
+            continue
+        if not os.path.isfile(full):
+            if os.path.islink(full):  # a link to nothing: say so rather than skip it silently
+                _skip(full, "broken symbolic link")
             continue
         ext = os.path.splitext(fname)[1].lower()
         if ext not in IMAGE_EXTENSIONS:

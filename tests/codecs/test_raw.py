@@ -283,7 +283,8 @@ def test_analog_sends_values_minus_midpoint_and_adds_it_back(value_range):
     received = payload.values + 0.125  # what a noisy link might deliver
     rec = codec.decode({"data": received}, msg)
     assert torch.allclose(rec.x_hat, received + mid)
-    assert rec.rates == {}
+    # nothing non-finite arrived: the analog path counts it like the digital one (none here)
+    assert list(rec.rates) == ["nonfinite_rate"] and rec.rates["nonfinite_rate"][0].tolist() == [0] * x.shape[0]
     assert codec.payload_bits() == {}
 
 
@@ -393,3 +394,17 @@ def test_fit_budget_picks_the_most_bits_that_fit(budget, bits):
 def test_fit_budget_refuses_the_analog_path():
     with pytest.raises(ValueError, match="fit_budget"):
         _budget_codec(100, path="analog")
+
+
+@pytest.mark.parametrize("policy", ["keep", "zero", "clamp"])
+def test_analog_nonfinite_values_are_counted_and_follow_the_policy(policy):
+    codec = make_raw({"value_range": (0.0, 1.0)}, path="analog", nonfinite=policy)
+    x = images()
+    msg = codec.encode(x)
+    received = msg["data"].values.clone()
+    received[:, 0, 0, :3] = torch.tensor([math.nan, math.inf, -math.inf])
+    rec = codec.decode({"data": received}, msg)
+    assert rec.rates["nonfinite_rate"][0].tolist() == [3] * x.shape[0]
+    assert bool(torch.isfinite(rec.x_hat).all()) == (policy != "keep")
+    with pytest.raises(ValueError, match="expected 784 analog values"):
+        codec.decode({"data": received.flatten(1)[:, 1:]}, msg)

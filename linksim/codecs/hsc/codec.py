@@ -284,7 +284,13 @@ class HSCCodec(Codec):
             return rec.x_hat.to(torch.float32)
         r = received["sr"]
         if self._sr_ser is None:
-            return self._generate(r.to(torch.float32))
+            if r.dim() < 1 or r[0].numel() != 2 * self.model.k:
+                raise ValueError(f"sr: expected {2 * self.model.k} analog values per sample, received shape {tuple(r.shape)}")
+            # as on the digital path: non-finite values are counted, then made harmless for the decoder
+            z = r.reshape(r.shape[0], 2 * self.model.k).to(torch.float32)
+            nonfinite = (~torch.isfinite(z)).sum(dim=1).cpu()
+            rates["sr_nonfinite_rate"] = (nonfinite, torch.full_like(nonfinite, 2 * self.model.k))
+            return self._generate(torch.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0).clamp(-1e4, 1e4))
         if isinstance(self._sr_ser, IndexPayload):
             idx = self._sr_ser.from_bits(r, (1,)).values[:, 0].to(torch.int64)
             z = self.model.codeword(idx)
