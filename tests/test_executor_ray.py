@@ -65,8 +65,10 @@ def in_process(tmp_path_factory) -> tuple[Path, Path]:
 
 
 def _points_in(h5: Path) -> list[tuple]:
-    with h5py.File(h5, "r") as f:
-        return [(g.attrs["codec"], g.attrs["channel"], float(g.attrs["snr_db"])) for g in f["points"].values()]
+    """Finished points of a run: results.h5 and, after an interruption, its journal."""
+    from linksim.results import ResultStore
+
+    return [(r.key.codec, r.key.channel, float(r.key.snr_db)) for r in ResultStore(h5).read_all()]
 
 
 def test_workers_import_the_drivers_linksim():
