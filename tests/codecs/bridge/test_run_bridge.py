@@ -122,3 +122,30 @@ def test_data_the_weights_cannot_code_is_a_data_error(tmp_path, capsys):
     assert err == (f"data.source 'vggsound:{demo}': codec 'b': bridge: frames per sample are (8, 1, 16, 16), the "
                    "weights expect (8, 1, 28, 28) (train weights on this data: linksim train bridge --data <source>)")
     assert load_scenario(SCENARIOS / "bridge_vggsound.yaml").data.source == f"vggsound:{demo}"
+
+
+def test_cross_fitted_probe_scores_received_codes_with_probes_fitted_on_sent_ones():
+    import torch
+
+    from linksim.codecs.bridge.metrics import cross_fitted_probe
+
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.arange(40) % 4
+    sent = torch.nn.functional.one_hot(labels, 4).double() * 5 + 0.1 * torch.randn(40, 4, generator=gen,
+                                                                                    dtype=torch.float64)
+    assert cross_fitted_probe(sent, sent, labels).tolist() == [1.0] * 40  # separable, error-free
+    # received codes of another class: every probe is wrong on every sample
+    assert cross_fitted_probe(sent, sent.roll(1, dims=1), labels).sum() == 0
+    one_class = cross_fitted_probe(sent[:8], sent[:8], torch.zeros(8, dtype=torch.int64))
+    assert torch.isnan(one_class).all()  # nothing to fit: NaN, not a made-up accuracy
+
+
+def test_frame_strips_put_evenly_spaced_frames_side_by_side():
+    import torch
+
+    from linksim.runner import frame_strips
+
+    frames = torch.arange(8.0).reshape(1, 8, 1, 1, 1).expand(2, 8, 1, 3, 2)  # frame t is filled with t
+    strip = frame_strips(frames)
+    assert strip.shape == (2, 1, 3, 8)
+    assert strip[0, 0, 0].tolist() == [0.0, 0.0, 2.0, 2.0, 5.0, 5.0, 7.0, 7.0]  # frames 0, 2, 5, 7
