@@ -20,7 +20,13 @@ import warnings
 
 import torch
 
-from linksim.data.dataset import DataError, DataWarning, _center_square, _check_count, _pil_to_tensor
+from linksim.data.dataset import (
+    DataError,
+    DataWarning,
+    _center_square,
+    _check_count,
+    _pil_to_tensor,
+)
 from linksim.data.multimodal import MultimodalBatch, WordVocabulary
 from linksim.data.triples import caption_words
 

@@ -21,14 +21,19 @@ whole index, sorted).
 from __future__ import annotations
 
 import csv
-import math
 import os
 import warnings
 
 import numpy as np
 import torch
 
-from linksim.data.dataset import DataError, DataWarning, _center_square, _check_count, _pil_to_tensor
+from linksim.data.dataset import (
+    DataError,
+    DataWarning,
+    _center_square,
+    _check_count,
+    _pil_to_tensor,
+)
 from linksim.data.folder import _GREY_MODES, IMAGE_EXTENSIONS
 from linksim.data.multimodal import MultimodalBatch, WordVocabulary
 from linksim.data.triples import caption_words, read_wav

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from pydantic import Field, field_validator
@@ -98,9 +99,10 @@ class BridgeCodec(Codec):
     analog_streams = frozenset(MODALITIES)
     multimodal = True
     #: results-row name of each metric of :func:`bridge_metrics` (the others keep theirs)
-    ROW_NAMES = {"text_accuracy": "text_acc"}
+    ROW_NAMES: ClassVar[dict[str, str]] = {"text_accuracy": "text_acc"}
     #: similarity metric -> the params field naming its foundation model
-    SIMILARITY_MODELS = {"audio_sim": "audio_model", "video_sim": "image_model", "text_sim": "text_model"}
+    SIMILARITY_MODELS: ClassVar[dict[str, str]] = {"audio_sim": "audio_model", "video_sim": "image_model",
+                                                   "text_sim": "text_model"}
 
     @classmethod
     def metric_problems(cls, params: BridgeParams, metrics: list[str]) -> dict[str, str]:
