@@ -226,7 +226,10 @@ def _validate(args, out: Console) -> int:
     table = Table(title=f"{sc.name}: per sample, before any simulation")
     for col in ("codec", "stream", "path", "transport", "payload bits", "resource elements"):
         table.add_column(col, justify="right" if col in ("payload bits", "resource elements") else "left")
-    batch = sim.dataset.images[: sc.data.batch_size]
+    from linksim.data.multimodal import MultimodalBatch
+
+    data = sim.dataset
+    batch = data.select(slice(0, sc.data.batch_size)) if isinstance(data, MultimodalBatch) else data.images[: sc.data.batch_size]
     budget = sc.budget_channel_uses()
     over = []
     for name, codec in sim.codecs.items():

@@ -18,7 +18,8 @@ import torch
 
 import linksim
 from linksim.codecs import AnalogPayload, Codec, CodecContext, Transport, codec_class
-from linksim.data import ImageDataset, load_dataset
+from linksim.data import DataError, ImageDataset, load_dataset
+from linksim.data.multimodal import MultimodalBatch
 from linksim.metrics.fidelity import fidelity_metric, sanitize_images
 from linksim.metrics.learned import LEARNED_METRICS, LoadedMetrics, load_metrics
 from linksim.pretrained import ModelUnavailable
@@ -67,16 +68,21 @@ def versions() -> dict[str, str]:
 
 @dataclass
 class Simulation:
-    """Everything a scenario needs, built once: data, grid, channels, codecs, links."""
+    """Everything a scenario needs, built once: data, grid, channels, codecs, links.
+
+    ``dataset`` is an :class:`ImageDataset` (image codecs) or a :class:`MultimodalBatch`
+    (multimodal codecs; the scenario schema keeps the two apart).
+    """
 
     scenario: Scenario
     device: torch.device
-    dataset: ImageDataset
+    dataset: ImageDataset | MultimodalBatch
     grid: OFDMGrid
     channels: dict[str, ChannelModel]
     codecs: dict[str, Codec]
     _links: dict[tuple, torch.nn.Module] = field(default_factory=dict)
     _learned: LoadedMetrics | None = None  # learned metrics' models, loaded by the first run_point
+    _probes: dict[tuple, list] = field(default_factory=dict)  # (codec, samples) -> linear probes (probe_acc)
 
     @classmethod
     def build(cls, sc: Scenario, device: torch.device | None = None) -> "Simulation":
@@ -88,16 +94,22 @@ class Simulation:
                         o.pilot_ofdm_symbol_indices, device=str(device))
         channels = {p.label(): build_channel(p, grid) for p in sc.channel_params}
         codecs = {}
+        # a multimodal sample's (C, H, W) is one video frame's
+        sample_shape = tuple(dataset.frames.shape[2:] if isinstance(dataset, MultimodalBatch) else dataset.images.shape[1:])
         for section, params, transports in zip(sc.codecs, sc.codec_params, sc.transports):
             ctx = CodecContext(
                 device=device,
-                sample_shape=tuple(dataset.images.shape[1:]),
+                sample_shape=sample_shape,
                 channel_uses=_channel_uses_fn(transports, grid, sc.phy.max_code_block_bits),
                 budget_channel_uses=sc.budget_channel_uses(),
                 seed=sc.seed,
                 max_block_bits=sc.phy.max_code_block_bits,
             )
             codecs[section.name] = codec_class(section.type)(params, transports, ctx).to(device)
+            try:
+                codecs[section.name].check_data(dataset)
+            except ValueError as e:  # before any point: one line naming the source and the codec
+                raise DataError(f"data.source {d.source!r}: codec '{section.name}': {e}") from None
         return cls(sc, device, dataset, grid, channels, codecs)
 
     def points(self) -> list[PointKey]:
@@ -151,14 +163,15 @@ class Simulation:
         return self.scenario.sweep.max_samples or len(self.dataset)
 
     def batches(self):
-        """``(start, x)`` batches for one point: the data set in order, cycled up to max_samples."""
+        """``(start, x)`` batches for one point: the data set in order, cycled up to max_samples
+        (``x``: images ``[B, C, H, W]`` or a :class:`MultimodalBatch`)."""
         bs, left = self.scenario.data.batch_size, self.max_samples()
         while left > 0:
             for start, x in self.dataset.batches(bs):
                 if left <= 0:
                     return
-                x = x[:left]
-                left -= x.shape[0]
+                x = x.select(slice(0, left)) if isinstance(x, MultimodalBatch) else x[:left]
+                left -= len(x)
                 yield start, x
 
     def _target_reached(self, result: PointResult) -> bool:
@@ -199,12 +212,14 @@ class Simulation:
         rates: dict[str, list[int]] = {}
         samples = []
         fidelity = [m for m in self.scenario.metrics if m not in LINK_METRICS and m not in LEARNED_METRICS]
+        probe: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (sent, received features, labels)
 
         def collect(name: str, values: torch.Tensor) -> None:
             per_sample.setdefault(name, []).append(values.detach().double().cpu().numpy())
 
         for _, x in self.batches():
             x = x.to(self.device)
+            batch_size = len(x)
             sent = codec.encode(x)
             if budget is not None:
                 need = required_channel_uses(codec, sent)
@@ -212,12 +227,12 @@ class Simulation:
                 if result.num_samples == 0 and codec.payload_bits() is not None and bool((need > budget).all()):
                     # a fixed-size codec that cannot fit: infeasible, nothing to simulate
                     collect("channel_uses", need)
-                    result.num_samples = x.shape[0]
+                    result.num_samples = batch_size
                     on_batch()
                     break
             received = {}
-            uses = torch.zeros(x.shape[0], dtype=torch.int64)
-            payload = torch.zeros(x.shape[0], dtype=torch.int64)
+            uses = torch.zeros(batch_size, dtype=torch.int64)
+            payload = torch.zeros(batch_size, dtype=torch.int64)
             for name, item in sent.items():
                 t = codec.transports[name]
                 link = self.link(key.channel, t)
@@ -241,6 +256,19 @@ class Simulation:
             collect("channel_uses", uses)
             if result.links:
                 collect("payload_bits", payload)
+            if isinstance(x, MultimodalBatch):
+                self._multimodal_metrics(codec, x, sent, received, rec, fidelity, collect, probe)
+                for m, (events, trials) in rec.rates.items():
+                    acc = rates.setdefault(m, [0, 0])
+                    acc[0] += int(events.sum())
+                    acc[1] += int(trials.sum())
+                if sum(s.shape[0] for s in samples) < SAMPLES_PER_GRID:
+                    samples.append(frame_strips(rec.frames[:SAMPLES_PER_GRID]).numpy())
+                result.num_samples += batch_size
+                on_batch()
+                if self._target_reached(result):
+                    break
+                continue
             for m in fidelity:
                 collect(m, fidelity_metric(m)(x, rec.x_hat.to(x.device)))
             for m, values in self._learned.per_sample(x, rec.x_hat, rec.texts).items():
@@ -261,12 +289,44 @@ class Simulation:
                 break
         if budget is not None:
             result.infeasible = over_budget > 0
+        if probe:  # the probe needs every sample of the point: scored at the end
+            from linksim.codecs.bridge.metrics import fit_fold_probes, score_fold_probes
+
+            clean, rx, labels = (torch.cat(p) for p in zip(*probe))
+            # the sent codes of a codec are the same at every point: fit its probes once
+            fit_key = (key.codec, result.num_samples)
+            if fit_key not in self._probes:
+                self._probes[fit_key] = fit_fold_probes(clean, labels)
+            collect("probe_acc", score_fold_probes(self._probes[fit_key], rx, labels))
         result.per_sample = {k: np.concatenate(v) for k, v in per_sample.items()}
         # an infeasible point that simulated nothing has no set-level value
         result.set_metrics = {k: acc.compute() for k, acc in set_level.items() if acc.samples > 0}
         result.rates = {k: (a, b) for k, (a, b) in rates.items()}
         result.samples = np.concatenate(samples)[:SAMPLES_PER_GRID] if samples else None
         return result
+
+
+    @staticmethod
+    def _multimodal_metrics(codec: Codec, x: MultimodalBatch, sent: dict, received: dict, rec, metrics: list[str],
+                            collect: Callable[[str, torch.Tensor], None], probe: list) -> None:
+        """The codec's per-sample metrics that ``metrics`` asks for; the probe's features when it asks
+        for ``probe_acc`` and the data has labels."""
+        for m, values in codec.sample_metrics(x, rec).items():
+            if m in metrics:
+                collect(m, values)
+        if "probe_acc" in metrics and x.labels is not None:
+            clean = {m: p.values if isinstance(p, AnalogPayload) else p.bits for m, p in sent.items()}
+            probe.append((codec.code_features(clean).cpu(), codec.code_features(received).cpu(), x.labels.cpu()))
+
+
+def frame_strips(frames: torch.Tensor, num_frames: int = 4) -> torch.Tensor:
+    """Video clips ``[B, T, C, H, W]`` -> ``num_frames`` evenly spaced frames side by side
+    ``[B, C, H, k*W]`` (``k = min(T, num_frames)``) on CPU, float32, for the sample grids."""
+    t = frames.shape[1]
+    pick = torch.linspace(0, t - 1, min(t, num_frames)).round().long().to(frames.device)
+    chosen = frames.detach().index_select(1, pick).float().cpu()  # [B, k, C, H, W]
+    b, k, c, h, w = chosen.shape
+    return chosen.permute(0, 2, 3, 1, 4).reshape(b, c, h, k * w)
 
 
 def required_channel_uses(codec: Codec, sent: dict) -> torch.Tensor:
@@ -426,7 +486,8 @@ def result_rows(sc: Scenario, results: list[PointResult]) -> list[dict]:
     return [row for r in results for row in r.rows(sc.metrics)]
 
 
-def write_outputs(sc: Scenario, dataset: ImageDataset, results: list[PointResult], out_dir: Path) -> list[Path]:
+def write_outputs(sc: Scenario, dataset: ImageDataset | MultimodalBatch, results: list[PointResult],
+                  out_dir: Path) -> list[Path]:
     """results.csv, plots/*.png and samples/*.png from the finished points."""
     from linksim.plots import plot_fidelity_vs_load, plot_results, save_sample_grid
     from linksim.results import write_csv
@@ -435,7 +496,8 @@ def write_outputs(sc: Scenario, dataset: ImageDataset, results: list[PointResult
     write_csv(rows, out_dir / "results.csv")
     written = [out_dir / "results.csv"]
     written += plot_results(rows, out_dir / "plots")
-    originals = dataset.images[:SAMPLES_PER_GRID]
+    originals = frame_strips(dataset.frames[:SAMPLES_PER_GRID]) if isinstance(dataset, MultimodalBatch) \
+        else dataset.images[:SAMPLES_PER_GRID]
     by_pair: dict[tuple[str, str], list[PointResult]] = {}
     for r in results:
         if r.samples is not None:

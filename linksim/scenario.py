@@ -23,6 +23,12 @@ from linksim.phy.channels import ChannelParams, channel_class
 from linksim.phy.code_blocks import DEFAULT_MAX_BLOCK_BITS
 
 LINK_METRICS = ("ber", "bler")
+#: per-sample metrics of multimodal codecs (bridge): video frames, audio, caption tokens,
+#: foundation-model similarities, and the linear probe on received codes
+MULTIMODAL_METRICS = ("psnr", "ssim", "audio_mse", "si_sdr", "text_acc", "audio_sim", "video_sim", "text_sim",
+                      "probe_acc")
+#: what a multimodal scenario reports when it lists no metrics
+MULTIMODAL_DEFAULT_METRICS = ["ber", "bler", "psnr", "ssim", "audio_mse", "si_sdr", "text_acc", "probe_acc"]
 MAX_SNR_POINTS = 1000
 MAX_YAML_ALIASES = 100
 MAX_YAML_NODES = 100_000  # after expanding aliases; the shipped scenarios have a few hundred
@@ -45,7 +51,8 @@ class _Strict(BaseModel):
 
 
 class DataSection(_Strict):
-    source: str = Field(description="digits28 | digits28:train | photos | folder:<path> | mnist:<dir>")
+    source: str = Field(description="digits28 | digits28:train | photos | folder:<path> | mnist:<dir>; "
+                                    "multimodal: digits-av | triples:<dir> | vggsound:<dir> | coco:<dir>")
     num_samples: int = Field(ge=1, le=10_000_000)
     batch_size: int = Field(default=32, ge=1, le=65536)
     image_size: int | None = Field(default=None, ge=4, le=8192, description="square resize [pixels]")
@@ -326,7 +333,7 @@ class Scenario(_Strict):
     @field_validator("metrics")
     @classmethod
     def _metrics(cls, v: list[str]) -> list[str]:
-        known = list(LINK_METRICS) + known_fidelity_metrics()
+        known = list(dict.fromkeys(list(LINK_METRICS) + known_fidelity_metrics() + list(MULTIMODAL_METRICS)))
         bad = [m for m in v if m not in known]
         if bad:
             raise ValueError(f"unknown metric(s) {bad} (known: {', '.join(known)})")
@@ -505,6 +512,9 @@ def validate_scenario(raw: Any, base_dir: Path | None = None) -> Scenario:
         problems.append("budget: bandwidth_hz x duration_s give less than one resource element "
                         "(duration shorter than a slot, or bandwidth narrower than a subcarrier)")
 
+    sc, more = _check_modalities(sc, codec_params)
+    problems += more
+
     if sc.sweep.snr_type == "ebn0":
         for i, t in enumerate(transports):
             for s, tr in t.items():
@@ -512,11 +522,11 @@ def validate_scenario(raw: Any, base_dir: Path | None = None) -> Scenario:
                     problems.append(f"codecs[{i}].streams.{s}.path: Eb/N0 is undefined for analog streams; use sweep.snr_type: esn0")
 
     source = sc.data.source
-    for kind in ("folder:", "mnist:"):
+    for kind in ("folder:", "mnist:", "triples:", "vggsound:", "coco:"):
         if source.startswith(kind):
             folder = source[len(kind):]
             split = ""
-            if kind == "mnist:" and folder.endswith((":train", ":test")):
+            if kind in ("mnist:", "vggsound:", "coco:") and folder.endswith((":train", ":test", ":val")):
                 folder, split = folder.rsplit(":", 1)
                 split = ":" + split
             path = Path(folder).expanduser()
@@ -533,6 +543,43 @@ def validate_scenario(raw: Any, base_dir: Path | None = None) -> Scenario:
     sc._codec_params = codec_params
     sc._transports = transports
     return sc
+
+
+def _check_modalities(sc: Scenario, codec_params: list[CodecParams]) -> tuple[Scenario, list[str]]:
+    """Data and codecs must agree on what a sample is: images (image codecs, image metrics) or
+    (video, audio, text) samples (multimodal codecs, :data:`MULTIMODAL_METRICS`). A multimodal
+    scenario without ``metrics`` gets :data:`MULTIMODAL_DEFAULT_METRICS`."""
+    from linksim.data import is_multimodal_source
+
+    problems = []
+    multimodal = is_multimodal_source(sc.data.source)
+    if multimodal and "metrics" not in sc.model_fields_set:
+        sc = sc.model_copy(update={"metrics": list(MULTIMODAL_DEFAULT_METRICS)})
+    for i, c in enumerate(sc.codecs):
+        try:
+            cls = codec_class(c.type)
+        except ValueError:
+            continue  # reported with the codec
+        if multimodal and not cls.multimodal:
+            problems.append(f"codecs[{i}].type: '{c.type}' codes images, but data.source '{sc.data.source}' gives "
+                            "(video, audio, text) samples: use a multimodal codec (bridge) or an image source")
+        elif cls.multimodal and not multimodal:
+            problems.append(f"codecs[{i}].type: '{c.type}' needs (video, audio, text) samples, but data.source "
+                            f"'{sc.data.source}' gives images: use digits-av, triples:<dir>, vggsound:<dir> or coco:<dir>")
+    aligned = len(codec_params) == len(sc.codecs)  # else a codec's params are invalid, already reported
+    for i, (c, params) in enumerate(zip(sc.codecs, codec_params if aligned else [])):
+        if not codec_class(c.type).multimodal:
+            continue
+        for field_name, message in codec_class(c.type).metric_problems(params, sc.metrics).items():
+            problems.append(f"codecs[{i}].params.{field_name}: {message}")
+    allowed = set(LINK_METRICS) | set(MULTIMODAL_METRICS) if multimodal else \
+        set(LINK_METRICS) | set(known_fidelity_metrics())
+    bad = [m for m in sc.metrics if m not in allowed]
+    if bad:
+        what = "(video, audio, text) samples" if multimodal else "images"
+        problems.append(f"metrics: {bad} do not apply to the {what} of data.source '{sc.data.source}' "
+                        f"(use: {', '.join(m for m in (*LINK_METRICS, *(MULTIMODAL_METRICS if multimodal else known_fidelity_metrics())))})")
+    return sc, problems
 
 
 class _GuardedLoader(yaml.SafeLoader):

@@ -151,13 +151,22 @@ class Codec(torch.nn.Module):
     A subclass declares ``Params`` (its ``params`` section) and ``default_streams``
     (stream name -> default :class:`Transport`), and implements :meth:`encode` and
     :meth:`decode`. ``analog_streams`` names the streams that may take the analog path,
-    ``dtype_streams`` those whose values may be sent as another ``dtype``.
+    ``dtype_streams`` those whose values may be sent as another ``dtype``. A
+    ``multimodal`` codec takes a :class:`~linksim.data.multimodal.MultimodalBatch`
+    (video, audio, text) instead of images and reports its own per-sample metrics.
     """
 
     Params: ClassVar[type[CodecParams]] = CodecParams
     default_streams: ClassVar[dict[str, Transport]] = {}
     analog_streams: ClassVar[frozenset[str]] = frozenset()
     dtype_streams: ClassVar[frozenset[str]] = frozenset()
+    multimodal: ClassVar[bool] = False
+
+    @classmethod
+    def metric_problems(cls, params: CodecParams, metrics: list[str]) -> dict[str, str]:
+        """Problems of the scenario's ``metrics`` with these ``params``, as ``params field -> message``
+        (e.g. a similarity metric whose model the params do not name); empty when none."""
+        return {}
 
     def __init__(self, params: CodecParams, transports: dict[str, Transport], context: CodecContext) -> None:
         super().__init__()
@@ -186,6 +195,10 @@ class Codec(torch.nn.Module):
                 raise ValueError(f"stream '{name}' has no numeric payload: 'dtype' does not apply to it")
             out[name] = t
         return out
+
+    def check_data(self, data) -> None:
+        """Raise ``ValueError`` naming the problem when this codec cannot code the run's data set
+        (the runner asks before any point; e.g. frames of another size than the weights')."""
 
     def payload_bits(self) -> dict[str, int] | None:
         """Bits per sample of each digital stream when they do not depend on the data, else None."""

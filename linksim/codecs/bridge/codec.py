@@ -11,21 +11,26 @@ Stream ``video`` / ``audio`` / ``text`` carries that modality's representation:
   features to their nearest codes before decoding (off: decode them as received).
 
 The receiver runs the lightweight decoders; the foundation-model similarities and
-the fidelity metrics are computed from the originals by :func:`bridge_metrics`.
-Runner integration (multimodal batches in the sweep) is not done yet: the codec is
-used directly (see the tests and the README).
+the fidelity metrics are computed from the originals by :func:`bridge_metrics`
+(:meth:`BridgeCodec.sample_metrics` gives them the names of the results rows), and
+:meth:`BridgeCodec.code_features` turns sent or received streams into the features of
+the linear probe. ``linksim run`` feeds it multimodal sources (``digits-av``,
+``triples:``, ``vggsound:``, ``coco:``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import ClassVar
 
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from linksim.data.multimodal import MultimodalBatch
 from linksim.phy.payload import IndexPayload
+
+from linksim.pretrained import ModelUnavailable
 
 from ..base import AnalogPayload, Codec, CodecContext, CodecParams, DigitalPayload, Message, ReceivedStreams, Transport
 from ..registry import register_codec
@@ -34,7 +39,7 @@ from .foundation import FoundationModels
 from .metrics import reconstruction_metrics, text_accuracy
 from .model import load_bridge_model, model_inputs
 
-__all__ = ["DEFAULT_WEIGHTS", "BridgeCodec", "BridgeParams", "MultimodalReconstruction", "bridge_metrics"]
+__all__ = ["DEFAULT_WEIGHTS", "BridgeCodec", "BridgeParams", "MultimodalReconstruction", "bridge_metrics", "weights_path"]
 
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "digits_av.safetensors"
 """Weights shipped with linksim, trained on ``digits-av:train`` (see the README for the command)."""
@@ -43,11 +48,30 @@ DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "digits_av.safetensors"
 class BridgeParams(CodecParams):
     """``params`` of a ``bridge`` codec in a scenario."""
 
-    weights: str | None = Field(default=None, description="safetensors file; default: the shipped digits-av model")
+    weights: str | None = Field(default=None, description="safetensors file, or the name of shipped weights "
+                                                          "(digits_av, digits_av_no_sdmi, digits_av_no_macs, "
+                                                          "digits_av_none); default: digits_av")
     analog_requantize: bool = Field(default=False, description="analog path: snap received features to codes")
     audio_model: str | None = Field(default=None, description="CLAP id or folder for audio_sim")
     image_model: str | None = Field(default=None, description="CLIP id or folder for video_sim")
     text_model: str | None = Field(default=None, description="BERT id or folder for text_sim")
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, v: str | None) -> str | None:
+        if v is not None and weights_path(v) is None:
+            shipped = ", ".join(sorted(p.stem for p in DEFAULT_WEIGHTS.parent.glob("*.safetensors")))
+            raise ValueError(f"'{v}' is neither a file nor shipped weights ({shipped})")
+        return v
+
+
+def weights_path(name: str) -> Path | None:
+    """The weights file ``name`` means: an existing file, else shipped weights of that stem; None if neither."""
+    path = Path(name).expanduser()
+    if path.is_file():
+        return path
+    shipped = DEFAULT_WEIGHTS.parent / f"{name}.safetensors"
+    return shipped if "/" not in name and shipped.is_file() else None
 
 
 @dataclass
@@ -73,10 +97,23 @@ class BridgeCodec(Codec):
     Params = BridgeParams
     default_streams = {m: Transport(path="digital", modulation="qpsk", code_rate=0.5) for m in MODALITIES}
     analog_streams = frozenset(MODALITIES)
+    multimodal = True
+    #: results-row name of each metric of :func:`bridge_metrics` (the others keep theirs)
+    ROW_NAMES: ClassVar[dict[str, str]] = {"text_accuracy": "text_acc"}
+    #: similarity metric -> the params field naming its foundation model
+    SIMILARITY_MODELS: ClassVar[dict[str, str]] = {"audio_sim": "audio_model", "video_sim": "image_model",
+                                                   "text_sim": "text_model"}
+
+    @classmethod
+    def metric_problems(cls, params: BridgeParams, metrics: list[str]) -> dict[str, str]:
+        """A similarity metric in ``metrics`` whose foundation model ``params`` does not name."""
+        kinds = {"audio_model": "a CLAP", "image_model": "a CLIP", "text_model": "a BERT"}
+        return {field: f"metrics has {m}: name {kinds[field]} model (hub id or folder)"
+                for m, field in cls.SIMILARITY_MODELS.items() if m in metrics and getattr(params, field) is None}
 
     def __init__(self, params: BridgeParams, transports: dict[str, Transport], context: CodecContext) -> None:
         super().__init__(params, transports, context)
-        path = Path(params.weights) if params.weights else DEFAULT_WEIGHTS
+        path = weights_path(params.weights) if params.weights else DEFAULT_WEIGHTS
         self.model = load_bridge_model(path, context.device).requires_grad_(False)
         self.indices = IndexPayload(self.model.config.codebook_size)
         self.steps = self.model.config.time_steps()
@@ -87,6 +124,31 @@ class BridgeCodec(Codec):
         """Bits per sample of each digital stream: ``T_m * ceil(log2 K)``."""
         return {m: self.indices.num_bits((self.steps[m],)) for m, t in self.transports.items() if t.path == "digital"}
 
+    def analog_values(self, stream: str) -> int:
+        """Real values per sample of an analog stream: ``T_m * D``."""
+        return self.steps[stream] * self.model.config.latent_dim
+
+    def load_models(self) -> None:
+        """Load the foundation models the params name (a missing one stops the run before any point)."""
+        for modality, name in self.foundation.names.items():
+            if name is None:
+                continue
+            try:
+                self.foundation._load(modality)
+            except Exception as e:  # noqa: BLE001 - any loading failure: one line naming the model
+                field_name = {"audio": "audio_model", "video": "image_model", "text": "text_model"}[modality]
+                raise ModelUnavailable(f"bridge: params.{field_name} '{name}' cannot be loaded "
+                                       f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); give a hub id "
+                                       "in the local cache or a folder saved with save_pretrained") from None
+
+    def check_data(self, data: MultimodalBatch) -> None:
+        """The data set's sample shapes are the weights' and its captions use the weights' vocabulary."""
+        if not isinstance(data, MultimodalBatch):
+            raise ValueError("bridge: needs multimodal samples (video, audio, text)")
+        self._check(data.select(slice(0, 1)))
+        if data.vocabulary.words != self.vocabulary.words:
+            self.vocabulary.encode(data.captions, self.steps["text"])  # DataError naming an unknown word
+
     def _check(self, batch: MultimodalBatch) -> None:
         cfg = self.model.config
         expected = {"frames": (tuple(batch.frames.shape[1:]), cfg.frame_shape),
@@ -94,15 +156,18 @@ class BridgeCodec(Codec):
                     "tokens": (tuple(batch.tokens.shape[1:]), (cfg.text_length,))}
         for name, (got, want) in expected.items():
             if got != want:
-                raise ValueError(f"bridge: {name} per sample are {got}, the weights expect {want}")
+                raise ValueError(f"bridge: {name} per sample are {got}, the weights expect {want} (train weights "
+                                 "on this data: linksim train bridge --data <source>)")
 
     def encode(self, batch: MultimodalBatch) -> Message:  # type: ignore[override]
         """A :class:`MultimodalBatch` -> streams ``video``, ``audio``, ``text``."""
         if not isinstance(batch, MultimodalBatch):
-            raise ValueError("bridge: needs multimodal samples (video, audio, text); linksim run does not feed "
-                             "them to codecs yet, use the codec from Python (see the README)")
+            raise ValueError("bridge: needs multimodal samples (video, audio, text): use a multimodal data.source "
+                             "(digits-av, triples:<dir>, vggsound:<dir>, coco:<dir>)")
         self._check(batch)
         inputs = {m: x.to(self.context.device) for m, x in model_inputs(batch).items()}
+        if batch.vocabulary.words != self.vocabulary.words:  # a user's data set: ids of the weights' vocabulary
+            inputs["text"] = self.vocabulary.encode(batch.captions, self.steps["text"]).to(self.context.device)
         with torch.no_grad():
             z = {m: self.model.shared(self.model.encoders[m](x)) for m, x in inputs.items()}
         message: Message = {}
@@ -113,8 +178,8 @@ class BridgeCodec(Codec):
                 message[m] = DigitalPayload(self.indices.to_bits(self.model.vq.nearest(z[m])))
         return message
 
-    def decode(self, received: ReceivedStreams, sent: Message) -> MultimodalReconstruction:  # type: ignore[override]
-        """Received bits / features per stream -> :class:`MultimodalReconstruction`."""
+    def _features(self, received: ReceivedStreams) -> tuple[dict[str, torch.Tensor], dict]:
+        """Received bits / features -> features ``{m: [B, T_m, D]}`` for the decoders, and index rates."""
         features, rates = {}, {}
         for m, t in self.transports.items():
             if t.path == "analog":
@@ -124,6 +189,24 @@ class BridgeCodec(Codec):
                 dec = self.indices.from_bits(received[m], (self.steps[m],))
                 features[m] = self.model.vq.lookup(dec.values)
                 rates[f"index_out_of_range/{m}"] = (dec.out_of_range, torch.full_like(dec.out_of_range, self.steps[m]))
+        return features, rates
+
+    def code_features(self, streams: ReceivedStreams) -> torch.Tensor:
+        """Linear-probe features ``[B, 3 * D]`` of sent or received streams: per modality the
+        features the decoders get (codes ``e_k``, or analog ``z^m``) averaged over time."""
+        features, _ = self._features(streams)
+        return torch.cat([features[m].mean(dim=1) for m in MODALITIES], dim=1)
+
+    def sample_metrics(self, batch: MultimodalBatch, recon: MultimodalReconstruction) -> dict[str, torch.Tensor]:
+        """:func:`bridge_metrics` under the names of the results rows (``text_accuracy`` -> ``text_acc``)."""
+        if batch.vocabulary.words != self.vocabulary.words:
+            batch = replace(batch, tokens=self.vocabulary.encode(batch.captions, self.steps["text"]),
+                            vocabulary=self.vocabulary)
+        return {self.ROW_NAMES.get(k, k): v for k, v in bridge_metrics(self, batch, recon).items()}
+
+    def decode(self, received: ReceivedStreams, sent: Message) -> MultimodalReconstruction:  # type: ignore[override]
+        """Received bits / features per stream -> :class:`MultimodalReconstruction`."""
+        features, rates = self._features(received)
         with torch.no_grad():
             recon = self.model.decode_features(features)
         tokens = recon["text"].argmax(dim=-1)

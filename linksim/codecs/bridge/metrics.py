@@ -7,7 +7,10 @@ Every function returns one value per sample, ``[B]`` float64, on the inputs' dev
 - audio: ``audio_mse`` (amplitude^2) and ``si_sdr`` (dB, torchmetrics);
 - text: ``text_accuracy``, the fraction of non-padding tokens decoded right;
 - ``linear_probe_accuracy``: a logistic-regression probe (scikit-learn) fitted on the
-  codes of one set and scored on another (the downstream classification of Sec. 4).
+  codes of one set and scored on another (the downstream classification of Sec. 4);
+  ``cross_fitted_probe`` gives the per-sample right/wrong of a probe fitted on the
+  *sent* codes of the other folds and applied to the *received* codes of each fold
+  (what ``linksim run`` reports as ``probe_acc``).
 The foundation-model similarities (``audio_sim``, ``video_sim``, ``text_sim``) are in
 :mod:`.foundation`.
 """
@@ -19,7 +22,7 @@ from torchmetrics.functional.audio import scale_invariant_signal_distortion_rati
 
 from linksim.metrics.fidelity import psnr, ssim
 
-__all__ = ["audio_mse", "code_features", "linear_probe_accuracy", "reconstruction_metrics", "si_sdr", "text_accuracy", "video_psnr",
+__all__ = ["audio_mse", "code_features", "cross_fitted_probe", "fit_fold_probes", "score_fold_probes", "linear_probe_accuracy", "reconstruction_metrics", "si_sdr", "text_accuracy", "video_psnr",
            "video_ssim"]
 
 
@@ -92,3 +95,51 @@ def linear_probe_accuracy(train_features: torch.Tensor, train_labels: torch.Tens
     probe = LogisticRegression(max_iter=2000)
     probe.fit(train_features.detach().cpu().double().numpy(), train_labels.cpu().numpy())
     return float(probe.score(test_features.detach().cpu().double().numpy(), test_labels.cpu().numpy()))
+
+
+def cross_fitted_probe(sent: torch.Tensor, received: torch.Tensor, labels: torch.Tensor, folds: int = 5
+                       ) -> torch.Tensor:
+    """Per-sample correctness ``[N]`` float64 (1 right, 0 wrong) of a linear probe on received codes.
+
+    The ``N`` samples are split into ``folds`` contiguous folds; for each fold a probe
+    (as :func:`linear_probe_accuracy`) is fitted on the error-free ``sent`` features
+    ``[N, F]`` of the other folds and predicts the labels ``[N]`` from the ``received``
+    features ``[N, F]`` of the fold, so no sample is scored by a probe that saw it and
+    the mean is the probe accuracy after the channel. A fold whose other folds hold
+    fewer than two classes is NaN (nothing to fit).
+    """
+    return score_fold_probes(fit_fold_probes(sent, labels, folds), received, labels)
+
+
+def fit_fold_probes(sent: torch.Tensor, labels: torch.Tensor, folds: int = 5) -> list[tuple[int, int, object]]:
+    """The probes of :func:`cross_fitted_probe`: ``(lo, hi, probe or None)`` per fold of samples ``[lo, hi)``.
+
+    They depend only on the sent features ``[N, F]`` and labels ``[N]``, so a sweep fits
+    them once per codec and scores every SNR point's received features with them.
+    """
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    n = labels.shape[0]
+    x = sent.detach().cpu().double().numpy()
+    y = labels.detach().cpu().numpy()
+    bounds = torch.linspace(0, n, min(folds, n) + 1).round().long().tolist()
+    out = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):  # a handful of fits, not a loop over samples
+        keep = np.ones(n, dtype=bool)
+        keep[lo:hi] = False
+        fits = hi > lo and np.unique(y[keep]).size >= 2
+        out.append((lo, hi, LogisticRegression(max_iter=2000).fit(x[keep], y[keep]) if fits else None))
+    return out
+
+
+def score_fold_probes(probes: list[tuple[int, int, object]], received: torch.Tensor, labels: torch.Tensor
+                      ) -> torch.Tensor:
+    """Per-sample correctness ``[N]`` float64 of :func:`fit_fold_probes`'s probes on ``received`` ``[N, F]``."""
+    x = received.detach().cpu().double().numpy()
+    y = labels.detach().cpu().numpy()
+    out = torch.full((labels.shape[0],), float("nan"), dtype=torch.float64)
+    for lo, hi, probe in probes:
+        if probe is not None:
+            out[lo:hi] = torch.from_numpy((probe.predict(x[lo:hi]) == y[lo:hi]).astype("float64"))
+    return out

@@ -61,7 +61,8 @@ class TrainConfig:
 
 def training_data(source: str, num_samples: int | None = None) -> MultimodalBatch:
     """The whole training set of ``source`` on CPU: ``digits-av:train`` | ``digits-av:test`` |
-    ``triples:<dir>`` (a folder of image / .txt / .wav triples, see :mod:`linksim.data.triples`)."""
+    ``triples:<dir>`` (a folder of image / .txt / .wav triples, see :mod:`linksim.data.triples`) |
+    ``vggsound:<dir>[:split]`` | ``coco:<dir>[:split]`` (default split: train)."""
     from linksim.data.dataset import DataError
 
     kind, _, arg = source.partition(":")
@@ -73,8 +74,19 @@ def training_data(source: str, num_samples: int | None = None) -> MultimodalBatc
         from linksim.data.triples import load_triples
 
         return load_triples(arg, num_samples)
-    raise DataError(f"--data {source!r}: unknown training source; use 'digits-av:train', 'digits-av:test' "
-                    "or 'triples:<dir>'")
+    if kind in ("vggsound", "coco") and arg:
+        from linksim.data.registry import _folder_and_split
+
+        directory, split = _folder_and_split(source, arg, kind, default="train")
+        if kind == "vggsound":
+            from linksim.data.vggsound import load_vggsound
+
+            return load_vggsound(directory, split, num_samples)
+        from linksim.data.coco import load_coco_captions
+
+        return load_coco_captions(directory, split, num_samples)
+    raise DataError(f"--data {source!r}: unknown training source; use 'digits-av:train', 'digits-av:test', "
+                    "'triples:<dir>', 'vggsound:<dir>[:train|test]' or 'coco:<dir>[:train|val]'")
 
 
 def fit_to_data(config: BridgeConfig, data: MultimodalBatch) -> BridgeConfig:
@@ -204,7 +216,8 @@ def _parser():
     p = argparse.ArgumentParser(prog="linksim train bridge",
                                 description="Train a Bridge model (eq. 14, SDMI min-max) on a multimodal set.")
     p.add_argument("--out", type=Path, required=True, help="weights file (.safetensors); checkpoint files sit beside it")
-    p.add_argument("--data", default=d.source, help="training set: digits-av:train | digits-av:test | triples:<dir>")
+    p.add_argument("--data", default=d.source, help="training set: digits-av:train | digits-av:test | triples:<dir> | "
+                                                "vggsound:<dir>[:train|test] | coco:<dir>[:train|val]")
     p.add_argument("--num-samples", type=int, default=None, help="training samples (default: the whole split)")
     p.add_argument("--steps", type=int, default=d.steps, help="total optimiser steps (resume included)")
     p.add_argument("--batch-size", type=int, default=d.batch_size)

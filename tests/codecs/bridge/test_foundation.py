@@ -108,3 +108,31 @@ def test_video_similarity_as_a_training_loss(tiny_models, tmp_path):
     with pytest.raises(ValueError, match="alpha_sem: > 0 needs an image_model"):
         train_bridge(TrainConfig(model=tiny, weights=LossWeights(alpha_sem=1.0), steps=1), tmp_path / "x",
                      progress=False, data=load_digits_av("train", 8))
+
+
+@pytest.mark.slow
+def test_similarity_rows_through_linksim_run(tiny_models, tmp_path):
+    """Named foundation models give audio_sim / video_sim / text_sim rows in results.csv."""
+    import csv
+
+    import yaml
+
+    from linksim.cli import main
+
+    scenario = {"name": "sims", "data": {"source": "digits-av", "num_samples": 4, "batch_size": 4},
+                "channels": [{"model": "awgn"}], "sweep": {"snr_db": [20]},
+                "codecs": [{"name": "b", "type": "bridge",
+                            "params": {"audio_model": tiny_models["clap"], "image_model": tiny_models["clip"],
+                                       "text_model": tiny_models["bert"]}}],
+                "metrics": ["ber", "text_acc", "audio_sim", "video_sim", "text_sim"]}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(scenario))
+    assert main(["run", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    with open(tmp_path / "out" / "results.csv", newline="") as f:
+        rows = {r["metric"]: r for r in csv.DictReader(f)}
+    assert float(rows["ber"]["value"]) == 0.0 and float(rows["text_acc"]["value"]) == 1.0
+    # error-free captions decode to the originals: BERT embeds identical strings
+    assert float(rows["text_sim"]["value"]) == pytest.approx(1.0, abs=1e-5)
+    for name in ("audio_sim", "video_sim"):
+        assert -1.0 <= float(rows[name]["value"]) <= 1.0 and int(rows[name]["n"]) == 4
+    assert "psnr" not in rows  # only what metrics asks for

@@ -131,5 +131,7 @@ def test_linksim_train_bridge_trains_resumes_and_reports(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "step 3" in printed and "error-free digits-av:test: psnr" in printed
     assert load_bridge_model(out).config.codebook_size == 16
-    assert main(["train", "bridge", "--out", str(tmp_path / "x.safetensors"), "--data", "vggsound:/nope"]) == 2
+    assert main(["train", "bridge", "--out", str(tmp_path / "x.safetensors"), "--data", "photos"]) == 2
     assert "unknown training source" in capsys.readouterr().err
+    assert main(["train", "bridge", "--out", str(tmp_path / "x.safetensors"), "--data", "vggsound:/nope"]) == 2
+    assert "vggsound:/nope': folder /nope does not exist" in capsys.readouterr().err
