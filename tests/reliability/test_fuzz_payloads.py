@@ -70,18 +70,32 @@ def _build(type_name: str, label: str, params: dict, streams: dict):
     or a skip reason."""
     key = (type_name, label)
     if key not in _BUILT:
-        raw = {"name": "fuzz", "device": "cpu", "data": {"source": "digits28", "num_samples": BATCH, "batch_size": BATCH},
-               "channels": [{"model": "awgn"}], "sweep": {"snr_db": [10]}, "metrics": ["mse"],
+        multimodal = CODECS[type_name].multimodal  # video + audio + text samples instead of images
+        raw = {"name": "fuzz", "device": "cpu",
+               "data": {"source": "digits-av" if multimodal else "digits28", "num_samples": BATCH, "batch_size": BATCH},
+               "channels": [{"model": "awgn"}], "sweep": {"snr_db": [10]}, "metrics": ["psnr" if multimodal else "mse"],
                "codecs": [{"name": "c", "type": type_name, "params": params, "streams": streams}]}
         try:
             sim = Simulation.build(validate_scenario(raw), device=torch.device("cpu"))
-            _BUILT[key] = (sim.codecs["c"], sim.dataset.images[:BATCH])
+            batch = sim.dataset.select(slice(0, BATCH)) if multimodal else sim.dataset.images[:BATCH]
+            _BUILT[key] = (sim.codecs["c"], batch)
         except (ScenarioError, ValueError, OSError, ImportError) as e:  # not buildable here: say why
             _BUILT[key] = f"{type_name} {label}: cannot be built here ({type(e).__name__}: {e})"
     return _BUILT[key]
 
 
+def _check_multimodal_reconstruction(rec, x, where: str) -> None:
+    """A multimodal codec rebuilds every modality in its input's shape, finite, and counts its rates."""
+    assert rec.frames.shape == x.frames.shape and rec.audio.shape == x.audio.shape, where
+    assert rec.tokens.shape == x.tokens.shape and len(rec.captions) == len(x), where
+    assert bool(torch.isfinite(rec.frames).all()) and bool(torch.isfinite(rec.audio).all()), where
+    for name, (events, trials) in rec.rates.items():
+        assert bool((events >= 0).all()) and bool((events <= trials).all()), (where, name)
+
+
 def _check_reconstruction(rec, x: torch.Tensor, where: str) -> None:
+    if not isinstance(x, torch.Tensor):
+        return _check_multimodal_reconstruction(rec, x, where)
     assert rec.x_hat.shape == x.shape, (where, rec.x_hat.shape, x.shape)
     assert rec.x_hat.is_floating_point()
     nonfinite_counted = torch.zeros(x.shape[0], dtype=torch.int64)
@@ -186,7 +200,7 @@ def test_decoders_survive_fuzzed_payloads(type_name):
                 assert any(w in str(e) for w in ("expected", "must", "length")), f"{where}: unclear refusal: {e}"
                 return
         _check_reconstruction(rec, x, where)
-        stats["payloads"] += x.shape[0]
+        stats["payloads"] += len(x)
 
     fuzz()
     TALLY[f"fuzzed payloads decoded by {type_name} ({len(built)} configurations)"] += stats["payloads"]

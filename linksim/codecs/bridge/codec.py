@@ -20,6 +20,8 @@ the linear probe. ``linksim run`` feeds it multimodal sources (``digits-av``,
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar
@@ -184,6 +186,15 @@ class BridgeCodec(Codec):
         for m, t in self.transports.items():
             if t.path == "analog":
                 z = received[m].to(torch.float32)
+                shape = (self.steps[m], self.model.config.latent_dim)
+                if tuple(z.shape[1:]) != shape:
+                    raise ValueError(f"bridge: analog stream '{m}' expected {math.prod(shape)} values {shape} per "
+                                     f"sample, got {tuple(z.shape[1:])}")
+                # a non-finite feature (the channel can deliver one) is zeroed before the decoders, and counted
+                bad = ~torch.isfinite(z)
+                rates[f"nonfinite_rate/{m}"] = (bad.flatten(1).sum(dim=1).cpu(),
+                                                torch.full((z.shape[0],), math.prod(shape), dtype=torch.int64))
+                z = torch.where(bad, torch.zeros_like(z), z)
                 features[m] = self.model.vq.lookup(self.model.vq.nearest(z)) if self.params.analog_requantize else z
             else:
                 dec = self.indices.from_bits(received[m], (self.steps[m],))
