@@ -8,7 +8,6 @@ Weights are stored as safetensors with the config in the metadata.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from torch import nn
 
 from linksim.data.multimodal import MultimodalBatch
 
+from ..weights import read_weights, save_weights
 from .config import MODALITIES, BridgeConfig
 from .decoders import build_decoders, reconstruction_loss
 from .encoders import build_encoders
@@ -144,36 +144,12 @@ def save_bridge_model(model: BridgeModel, path: str | Path, half: bool = False, 
 
     :param half: store floating-point tensors as float16 (loaded back as float32).
     """
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {}
-    for k, v in model.state_dict().items():
-        v = v.detach()
-        if v.is_floating_point():
-            v = v.half() if half else v.float()
-        state[k] = v.contiguous().cpu()
-    meta = {"linksim": "bridge", "config": model.config.to_json()}
-    if extra:
-        meta["extra"] = json.dumps(extra)
-    save_file(state, str(path), metadata=meta)
-    return path
+    return save_weights(model, path, "bridge", model.config.to_json(), half, extra)
 
 
 def load_bridge_model(path: str | Path, device: torch.device | str | None = None) -> BridgeModel:
     """Read a model written by :func:`save_bridge_model` (float32, eval mode)."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"bridge weights: no such file {path}")
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-    if meta.get("linksim") != "bridge" or "config" not in meta:
-        raise ValueError(f"bridge weights: {path} holds no Bridge model (no 'bridge' config in its metadata)")
+    meta, state = read_weights(path, "bridge weights", "bridge")
     model = BridgeModel(BridgeConfig.from_json(meta["config"]))
-    state = {k: (v.float() if v.is_floating_point() else v) for k, v in load_file(str(path)).items()}
     model.load_state_dict(state)
     return model.to(device or "cpu").eval()

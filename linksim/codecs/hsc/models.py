@@ -24,6 +24,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..weights import read_weights, save_weights
+
 __all__ = ["NCRAdapters", "NCRConfig", "SemanticConfig", "SemanticModel", "load_ncr_adapters", "load_semantic_model",
            "power_normalize", "save_ncr_adapters", "save_semantic_model"]
 
@@ -151,16 +153,7 @@ def save_semantic_model(model: SemanticModel, path: str | Path, half: bool = Fal
 
     :param half: store float16 (half the size; loaded back as float32).
     """
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: (v.detach().half() if half else v.detach().float()).contiguous().cpu() for k, v in model.state_dict().items()}
-    meta = {"linksim": "hsc-semantic", "config": model.config.to_json()}
-    if extra:
-        meta["extra"] = json.dumps(extra)
-    save_file(state, str(path), metadata=meta)
-    return path
+    return save_weights(model, path, "hsc-semantic", model.config.to_json(), half, extra)
 
 
 #: where the shipped weights live; a scenario names them without a path (``weights: digits28_vae_k256``)
@@ -192,18 +185,8 @@ def resolve_weights(value: str | Path) -> Path:
 
 def load_semantic_model(path: str | Path, device: torch.device | str | None = None) -> SemanticModel:
     """Read a model written by :func:`save_semantic_model` (float32, eval mode)."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"hsc weights: no such file {path}")
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-    if "config" not in meta:
-        raise ValueError(f"hsc weights: {path} has no semantic-model config in its metadata")
+    meta, state = read_weights(path, "hsc weights")
     model = SemanticModel(SemanticConfig.from_json(meta["config"]))
-    state = {k: v.float() for k, v in load_file(str(path)).items()}
     model.load_state_dict(state)
     return model.to(device or "cpu").eval()
 
@@ -261,28 +244,12 @@ def save_ncr_adapters(adapters: NCRAdapters, path: str | Path, half: bool = Fals
 
     :param half: store float16 (half the size; loaded back as float32).
     """
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: (v.detach().half() if half else v.detach().float()).contiguous().cpu()
-             for k, v in adapters.state_dict().items()}
-    save_file(state, str(path), metadata={"linksim": "hsc-ncr", "config": json.dumps(asdict(adapters.config))})
-    return path
+    return save_weights(adapters, path, "hsc-ncr", json.dumps(asdict(adapters.config)), half)
 
 
 def load_ncr_adapters(path: str | Path, device: torch.device | str | None = None) -> NCRAdapters:
     """Read adapters written by :func:`save_ncr_adapters` (eval mode)."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"hsc adapters: no such file {path}")
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-    if meta.get("linksim") != "hsc-ncr":
-        raise ValueError(f"hsc adapters: {path} holds no NCR adapters")
+    meta, state = read_weights(path, "hsc adapters", "hsc-ncr")
     adapters = NCRAdapters(NCRConfig(**json.loads(meta["config"])))
-    adapters.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
+    adapters.load_state_dict(state)
     return adapters.to(device or "cpu").eval()
