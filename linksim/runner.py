@@ -550,7 +550,9 @@ def estimate_output_bytes(sim: Simulation) -> int:
     points = len(sim.points())
     streams = max(len(c.transports) for c in sim.codecs.values())
     series = len(sc.metrics) + 3 * streams + 6  # fidelity metrics, ber/payload/symbol_mse per stream, counters
-    per_point = series * sim.max_samples() * 8 + SAMPLES_PER_GRID * math.prod(sim.dataset.images.shape[1:]) * 4 + 16_384
+    # one sample as shown in a grid: an image, or (upper bound) every frame of a clip
+    shown = sim.dataset.frames.shape[1:] if isinstance(sim.dataset, MultimodalBatch) else sim.dataset.images.shape[1:]
+    per_point = series * sim.max_samples() * 8 + SAMPLES_PER_GRID * math.prod(shown) * 4 + 16_384
     csv_rows = points * (series + 8)
     figures = (len(sc.metrics) + 2 * streams + 4) + len(sim.codecs) * len(sim.channels)
     return 3 * points * per_point + csv_rows * 120 + figures * PNG_BYTES
