@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from linksim.data.multimodal import MultimodalBatch
 from linksim.phy.payload import IndexPayload
@@ -39,7 +39,7 @@ from ..registry import register_codec
 from .config import MODALITIES
 from .foundation import FoundationModels
 from .metrics import reconstruction_metrics, text_accuracy
-from .model import load_bridge_model, model_inputs
+from .model import load_bridge_model, model_inputs, stored_config
 
 __all__ = ["DEFAULT_WEIGHTS", "BridgeCodec", "BridgeParams", "MultimodalReconstruction", "bridge_metrics", "weights_path"]
 
@@ -57,6 +57,10 @@ class BridgeParams(CodecParams):
     audio_model: str | None = Field(default=None, description="CLAP id or folder for audio_sim")
     image_model: str | None = Field(default=None, description="CLIP id or folder for video_sim")
     text_model: str | None = Field(default=None, description="BERT id or folder for text_sim")
+    text_backbone: str | None = Field(default=None, description="where to load the weights' frozen text backbone "
+                                                                "from (hub id or folder; same architecture as the "
+                                                                "one they were trained with); default: the id "
+                                                                "stored in the weights")
 
     @field_validator("weights")
     @classmethod
@@ -64,6 +68,23 @@ class BridgeParams(CodecParams):
         if v is not None and weights_path(v) is None:
             shipped = ", ".join(sorted(p.stem for p in DEFAULT_WEIGHTS.parent.glob("*.safetensors")))
             raise ValueError(f"'{v}' is neither a file nor shipped weights ({shipped})")
+        return v
+
+    @field_validator("text_backbone")
+    @classmethod
+    def _text_backbone(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None:
+            return v
+        if not v.strip():
+            raise ValueError("must be a hub id or a folder, got an empty string")
+        if "weights" not in info.data:  # weights already invalid: reported on its own
+            return v
+        name = info.data["weights"]
+        path = weights_path(name) if name else DEFAULT_WEIGHTS
+        if path is not None and stored_config(path).text_backbone is None:
+            raise ValueError(f"the weights {name or 'digits_av'} were trained without a text backbone (built-in "
+                             "text encoder); leave text_backbone unset or train with linksim train bridge "
+                             "--text-backbone")
         return v
 
 
@@ -116,7 +137,13 @@ class BridgeCodec(Codec):
     def __init__(self, params: BridgeParams, transports: dict[str, Transport], context: CodecContext) -> None:
         super().__init__(params, transports, context)
         path = weights_path(params.weights) if params.weights else DEFAULT_WEIGHTS
-        self.model = load_bridge_model(path, context.device).requires_grad_(False)
+        try:
+            self.model = load_bridge_model(path, context.device, params.text_backbone).requires_grad_(False)
+        except ModelUnavailable as e:
+            # the codec is built before any point is simulated: stop there with the loader's one line
+            from linksim.runner import RunError
+
+            raise RunError(str(e)) from None
         self.indices = IndexPayload(self.model.config.codebook_size)
         self.steps = self.model.config.time_steps()
         self.vocabulary = self.model.config.word_vocabulary()

@@ -37,6 +37,11 @@ class BridgeConfig:
     :ivar gate_hidden: hidden width of ``MLP_gate`` (eq. 6).
     :ivar vocabulary: the caption words (``<pad>`` excluded) the text decoder's ids mean;
         None: digits-av's (the shipped weights predate this field).
+    :ivar text_backbone: a ``transformers`` model id or local folder (model + tokenizer)
+        whose frozen encoder is ``phi^t`` (:class:`~linksim.codecs.bridge.encoders.PretrainedTextEncoder`);
+        None: the built-in :class:`~linksim.codecs.bridge.encoders.TextEncoder`. Its weights
+        are never stored with the Bridge weights: they are reloaded from here (or from the
+        scenario's ``params.text_backbone``, the same architecture at another place).
     """
 
     frame_shape: tuple[int, int, int, int] = (8, 1, 28, 28)
@@ -59,6 +64,7 @@ class BridgeConfig:
     macs_dim: int = 32
     gate_hidden: int = 32
     vocabulary: tuple[str, ...] | None = None
+    text_backbone: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "frame_shape", tuple(int(v) for v in self.frame_shape))
@@ -67,6 +73,8 @@ class BridgeConfig:
             if len(self.vocabulary) + 1 != self.vocab_size:
                 raise ValueError(f"vocab_size: {self.vocab_size} but the vocabulary has {len(self.vocabulary)} words "
                                  "plus <pad>")
+        if self.text_backbone is not None and not str(self.text_backbone).strip():
+            raise ValueError("text_backbone: must be a model id or a folder, got an empty string")
         if len(self.frame_shape) != 4 or min(self.frame_shape) < 1:
             raise ValueError(f"frame_shape: must be four positive sizes (T, C, H, W), got {self.frame_shape}")
         for name in ("audio_samples", "text_length", "vocab_size", "feature_dim", "latent_dim", "specific_dim",

@@ -8,7 +8,8 @@ Small built-in networks, sized for CPU training on ``digits-av``:
 - :class:`TextEncoder`: token + position embeddings and one Transformer encoder layer;
 - :class:`PretrainedTextEncoder`: a frozen ``transformers`` backbone named by model id
   or local folder (loaded with ``from_pretrained`` when built), resampled to ``L``
-  steps and projected to ``F``.
+  steps and projected to ``F``; :func:`build_encoders` uses it when
+  ``BridgeConfig.text_backbone`` is set.
 """
 
 from __future__ import annotations
@@ -18,7 +19,11 @@ from torch import nn
 
 from .config import BridgeConfig
 
-__all__ = ["AudioEncoder", "PretrainedTextEncoder", "TextEncoder", "VideoEncoder", "build_encoders"]
+__all__ = ["BACKBONE_HOW", "AudioEncoder", "PretrainedTextEncoder", "TextEncoder", "VideoEncoder", "build_encoders"]
+
+BACKBONE_HOW = ("set params.text_backbone (scenario) or --text-backbone (linksim train bridge) to a hub id in the "
+                "local cache or a folder saved with save_pretrained (model and tokenizer)")
+"""How a user provides a text backbone that cannot be loaded (the end of its one-line error)."""
 
 _POOLED = 7  # side of the feature map every frame is pooled to before tokenisation
 
@@ -83,10 +88,19 @@ class PretrainedTextEncoder(nn.Module):
         super().__init__()
         from transformers import AutoModel, AutoTokenizer
 
-        self.tokenizer = AutoTokenizer.from_pretrained(model)
-        self.backbone = AutoModel.from_pretrained(model).eval().requires_grad_(False)
+        from linksim.pretrained import from_pretrained
+
+        what = "bridge text_backbone (the frozen text encoder phi^t)"
+        self.tokenizer = from_pretrained(AutoTokenizer.from_pretrained, model, what, BACKBONE_HOW)
+        self.backbone = from_pretrained(AutoModel.from_pretrained, model, what, BACKBONE_HOW).eval().requires_grad_(False)
         self.vocabulary, self.length = vocabulary, config.text_length
         self.project = nn.Linear(self.backbone.config.hidden_size, config.feature_dim)
+
+    def train(self, mode: bool = True) -> "PretrainedTextEncoder":
+        """Only the projection switches mode: the frozen backbone stays in eval (no dropout)."""
+        super().train(mode)
+        self.backbone.eval()
+        return self
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         enc = self.tokenizer(self.vocabulary.decode(tokens), return_tensors="pt", padding=True)
@@ -96,6 +110,16 @@ class PretrainedTextEncoder(nn.Module):
         return self.project(pooled)
 
 
-def build_encoders(config: BridgeConfig) -> nn.ModuleDict:
-    """The built-in ``phi^m`` of every modality, keyed ``video``, ``audio``, ``text``."""
-    return nn.ModuleDict({"video": VideoEncoder(config), "audio": AudioEncoder(config), "text": TextEncoder(config)})
+def build_encoders(config: BridgeConfig, text_backbone: str | None = None) -> nn.ModuleDict:
+    """``phi^m`` of every modality, keyed ``video``, ``audio``, ``text``: the built-in networks, and
+    :class:`PretrainedTextEncoder` for text when ``config.text_backbone`` is set.
+
+    :param text_backbone: where to load ``config.text_backbone`` from instead (same architecture at
+        another place, e.g. a local copy); only meaningful when ``config.text_backbone`` is set.
+    :raises linksim.pretrained.ModelUnavailable: the backbone cannot be loaded (one line).
+    """
+    if config.text_backbone is None:
+        text: nn.Module = TextEncoder(config)
+    else:
+        text = PretrainedTextEncoder(config, text_backbone or config.text_backbone, config.word_vocabulary())
+    return nn.ModuleDict({"video": VideoEncoder(config), "audio": AudioEncoder(config), "text": text})

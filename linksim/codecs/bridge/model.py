@@ -3,7 +3,8 @@
 Transmitter: ``x^m -> phi^m -> g_shared -> z^m -> VQ indices`` (per modality
 ``[B, T_m]``); receiver: indices ``-> e_k -> decoder^m -> x_hat^m``. The specific
 branch ``h^m`` and the SDMI/MACS heads only shape training; they are not sent.
-Weights are stored as safetensors with the config in the metadata.
+Weights are stored as safetensors with the config in the metadata; a frozen pretrained
+text backbone (``config.text_backbone``) is not stored but reloaded from its source.
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ from linksim.data.multimodal import MultimodalBatch
 from ..weights import read_weights, save_weights
 from .config import MODALITIES, BridgeConfig
 from .decoders import build_decoders, reconstruction_loss
-from .encoders import build_encoders
+from .encoders import PretrainedTextEncoder, build_encoders
 from .losses import LossTerms, LossWeights
 from .macs import MACS
 from .sdmi import SDMI
 from .shared import SharedEncoder, SpecificBranch
 from .vq import Quantized, SharedCodebook
 
-__all__ = ["BridgeModel", "BridgeOutput", "load_bridge_model", "model_inputs", "save_bridge_model"]
+__all__ = ["BridgeModel", "BridgeOutput", "load_bridge_model", "model_inputs", "save_bridge_model", "stored_config"]
 
 
 def model_inputs(batch: MultimodalBatch) -> dict[str, torch.Tensor]:
@@ -59,12 +60,13 @@ class BridgeModel(nn.Module):
     """Bridge (Sec. 3) for the modalities ``video``, ``audio``, ``text``.
 
     :param config: the architecture.
+    :param text_backbone: load ``config.text_backbone`` from here instead (see :func:`build_encoders`).
     """
 
-    def __init__(self, config: BridgeConfig) -> None:
+    def __init__(self, config: BridgeConfig, text_backbone: str | None = None) -> None:
         super().__init__()
         self.config = config
-        self.encoders = build_encoders(config)
+        self.encoders = build_encoders(config, text_backbone)
         self.specific = nn.ModuleDict({m: SpecificBranch(config.feature_dim, config.specific_dim,
                                                          config.specific_noise_std) for m in MODALITIES})
         self.shared = SharedEncoder(config.feature_dim, config.latent_dim)
@@ -86,7 +88,15 @@ class BridgeModel(nn.Module):
     def main_parameters(self) -> list[nn.Parameter]:
         """Everything the total loss (eq. 14) trains: all but :meth:`critic_parameters`."""
         critic = {id(p) for p in self.critic_parameters()}
-        return [p for p in self.parameters() if id(p) not in critic]
+        return [p for p in self.parameters() if id(p) not in critic and p.requires_grad]  # not a frozen backbone
+
+    def frozen_state_keys(self) -> set[str]:
+        """``state_dict`` keys of the frozen pretrained text backbone (empty without one): they
+        are not saved with the weights but reloaded from ``config.text_backbone``."""
+        text = self.encoders["text"]
+        if not isinstance(text, PretrainedTextEncoder):
+            return set()
+        return {f"encoders.text.backbone.{k}" for k in text.backbone.state_dict()}
 
     def features(self, inputs: dict[str, torch.Tensor], generator: torch.Generator | None = None
                  ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
@@ -139,17 +149,61 @@ class BridgeModel(nn.Module):
         return terms
 
 
+class _StateView:
+    """What :func:`~linksim.codecs.weights.save_weights` reads of a module (``state_dict()``), here a
+    chosen subset of a model's state: the shared writer stays the single file format."""
+
+    def __init__(self, state: dict[str, torch.Tensor]) -> None:
+        self._state = state
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return self._state
+
+
 def save_bridge_model(model: BridgeModel, path: str | Path, half: bool = False, extra: dict | None = None) -> Path:
-    """Write ``model`` (config in the metadata) to a safetensors file.
+    """Write ``model`` (config in the metadata) to a safetensors file, without its frozen text
+    backbone (:meth:`BridgeModel.frozen_state_keys`: only the trainable parts are stored).
 
     :param half: store floating-point tensors as float16 (loaded back as float32).
     """
-    return save_weights(model, path, "bridge", model.config.to_json(), half, extra)
+    frozen = model.frozen_state_keys()
+    state = {k: v for k, v in model.state_dict().items() if k not in frozen}
+    return save_weights(_StateView(state), path, "bridge", model.config.to_json(), half, extra)  # type: ignore[arg-type]
 
 
-def load_bridge_model(path: str | Path, device: torch.device | str | None = None) -> BridgeModel:
-    """Read a model written by :func:`save_bridge_model` (float32, eval mode)."""
+def stored_config(path: str | Path) -> BridgeConfig:
+    """The architecture recorded in a weights file's metadata (the tensors are not read)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    if meta.get("linksim") != "bridge" or "config" not in meta:
+        raise ValueError(f"bridge weights: {path} holds no bridge model (no such config in its metadata)")
+    return BridgeConfig.from_json(meta["config"])
+
+
+def load_bridge_model(path: str | Path, device: torch.device | str | None = None,
+                      text_backbone: str | None = None) -> BridgeModel:
+    """Read a model written by :func:`save_bridge_model` (float32, eval mode).
+
+    The frozen text backbone, when the weights have one, is loaded from ``text_backbone``
+    (e.g. a local copy) or else from the id stored in the weights.
+
+    :raises ValueError: ``text_backbone`` given for weights trained without one, or the file's
+        tensors are not exactly the trainable part of its architecture.
+    :raises linksim.pretrained.ModelUnavailable: the backbone cannot be loaded.
+    """
     meta, state = read_weights(path, "bridge weights", "bridge")
-    model = BridgeModel(BridgeConfig.from_json(meta["config"]))
-    model.load_state_dict(state)
+    config = BridgeConfig.from_json(meta["config"])
+    if text_backbone is not None and config.text_backbone is None:
+        raise ValueError(f"text_backbone: the bridge weights {path} were trained without a text backbone "
+                         "(built-in text encoder); leave text_backbone unset")
+    model = BridgeModel(config, text_backbone)
+    frozen = model.frozen_state_keys()
+    # the backbone's tensors come from its own from_pretrained; the file must hold all the rest
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if set(missing) != frozen or unexpected:
+        extra = sorted(set(missing) ^ frozen) + sorted(unexpected)
+        raise ValueError(f"bridge weights: {path} does not match its architecture ({len(extra)} tensors missing or "
+                         f"unexpected, e.g. {extra[0]})")
     return model.to(device or "cpu").eval()

@@ -37,10 +37,11 @@ __all__ = ["TrainConfig", "fit_to_data", "train_bridge", "training_data"]
 class TrainConfig:
     """Hyper-parameters of :func:`train_bridge` (stored in the checkpoint).
 
-    :ivar model: the architecture (ignored on resume: the checkpoint's wins).
     :ivar weights: loss coefficients and ablation.
     :ivar source: ``digits-av:train`` | ``digits-av:test``.
     :ivar lr, critic_lr: Adam learning rates of the model and of the SDMI critic side.
+    :ivar model: the architecture (ignored on resume: the checkpoint's wins); its
+        ``text_backbone`` names a frozen pretrained text encoder (only its projection trains).
     :ivar image_model: CLIP id or folder; with ``weights.alpha_sem > 0`` the loss gains
         ``alpha_sem * mean(1 - video_sim)`` between reconstructed and original clips (eq. 13
         used as a training signal; CLIP stays frozen).
@@ -230,6 +231,9 @@ def _parser():
                  "lambda_text"):
         p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(w, name))
     p.add_argument("--image-model", default=None, help="CLIP id or folder for the --alpha-sem video_sim loss")
+    p.add_argument("--text-backbone", default=None,
+                   help="transformers id or folder (model + tokenizer) whose frozen encoder is phi^t; only its "
+                        "projection trains, and its weights are not stored (reloaded from here)")
     p.add_argument("--codebook-size", type=int, default=m.codebook_size, help="K shared codes")
     p.add_argument("--latent-dim", type=int, default=m.latent_dim, help="D, width of z and of the codes")
     p.add_argument("--reset-window", type=int, default=m.reset_window, help="N_reset steps (eq. 10)")
@@ -246,6 +250,7 @@ def main(argv: list[str]) -> int:
     from rich.console import Console
 
     from linksim.data.dataset import DataError
+    from linksim.pretrained import ModelUnavailable
 
     args = _parser().parse_args(argv)
     console, err = Console(), Console(stderr=True, soft_wrap=True)
@@ -255,12 +260,12 @@ def main(argv: list[str]) -> int:
                               lambda_video=args.lambda_video,
                               lambda_audio=args.lambda_audio, lambda_text=args.lambda_text)
         model = BridgeConfig(codebook_size=args.codebook_size, latent_dim=args.latent_dim,
-                             reset_window=args.reset_window, reset_to=args.reset_to)
+                             reset_window=args.reset_window, reset_to=args.reset_to, text_backbone=args.text_backbone)
         cfg = TrainConfig(model=model, weights=weights, source=args.data, num_samples=args.num_samples,
                           steps=args.steps, batch_size=args.batch_size, lr=args.lr, critic_lr=args.critic_lr,
                           seed=args.seed, checkpoint_every=args.checkpoint_every, image_model=args.image_model)
         res = train_bridge(cfg, args.out, resume=args.resume, progress=not args.quiet, device=args.device)
-    except (DataError, ValueError, FileNotFoundError) as e:
+    except (DataError, ValueError, FileNotFoundError, ModelUnavailable) as e:
         err.print(f"error: {e}", markup=False, highlight=False)
         return 2 if isinstance(e, (DataError, ValueError)) else 1
     console.print(f"trained bridge ({args.ablation}): step {res['step']}, loss {res['loss_first']:.3f} -> "
