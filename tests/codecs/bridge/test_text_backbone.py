@@ -129,9 +129,6 @@ def _scenario(tmp_path: Path, params: dict) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="main's runner.estimate_output_bytes reads dataset.images, which a multimodal "
-                                       "batch lacks, so every linksim run on digits-av stops there (outside the bridge "
-                                       "package; passes with that line fixed): remove this mark with the fix")
 def test_run_loads_the_backbone_named_in_the_scenario(trained, tmp_path):
     path = _scenario(tmp_path, {"weights": str(trained["weights"]), "text_backbone": trained["copy"]})
     run = _linksim("run", str(path), "--out", str(tmp_path / "out"), "--quiet")
