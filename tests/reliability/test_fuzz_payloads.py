@@ -45,7 +45,16 @@ EXTRA_PARAMS: dict[str, list[dict]] = {
     "hsc": [{"sr": "vqvae"}, {"sr": "vqvae", "d": 0}, {"sr": "jpeg2000", "d": 2}, {"d": 28}],
     "jpeg": [{"quality": 5}, {"fallback": "black"}],
     "jpeg2000": [{"compression_ratio": 200}],
+    "caption_latent": [{"mode": "text"}, {"mode": "latent"}, {"mode": "latent", "strength": 0.0}],
 }
+#: codecs whose models come from a fixture: the fixture, the params every configuration
+#: starts from, and the data they need (tiny models built once per session, see tests/conftest.py)
+MODEL_BASES = {
+    "caption_latent": ("tiny_models", lambda m: {"captioner": str(m.blip), "pipeline": str(m.sd),
+                                                 "num_inference_steps": 2, "strength": 0.5, "caption_max_tokens": 6},
+                       {"source": "photos", "image_size": 16}),
+}
+_BASES: dict[str, tuple[dict, dict]] = {}
 FLOAT_POLICIES = [(dt, nf) for dt in ("float16", "float32", "float64") for nf in ("keep", "zero", "clamp")]
 
 
@@ -71,10 +80,12 @@ def _build(type_name: str, label: str, params: dict, streams: dict):
     key = (type_name, label)
     if key not in _BUILT:
         multimodal = CODECS[type_name].multimodal  # video + audio + text samples instead of images
+        base_params, data = _BASES.get(type_name, ({}, {}))
         raw = {"name": "fuzz", "device": "cpu",
-               "data": {"source": "digits-av" if multimodal else "digits28", "num_samples": BATCH, "batch_size": BATCH},
+               "data": {"source": "digits-av" if multimodal else "digits28", "num_samples": BATCH, "batch_size": BATCH,
+                        **data},
                "channels": [{"model": "awgn"}], "sweep": {"snr_db": [10]}, "metrics": ["psnr" if multimodal else "mse"],
-               "codecs": [{"name": "c", "type": type_name, "params": params, "streams": streams}]}
+               "codecs": [{"name": "c", "type": type_name, "params": {**base_params, **params}, "streams": streams}]}
         try:
             sim = Simulation.build(validate_scenario(raw), device=torch.device("cpu"))
             batch = sim.dataset.select(slice(0, BATCH)) if multimodal else sim.dataset.images[:BATCH]
@@ -165,7 +176,10 @@ ANALOG = ["nan", "inf", "huge", "mixed", "zeros"]
 
 @pytest.mark.slow
 @pytest.mark.parametrize("type_name", sorted(CODECS))
-def test_decoders_survive_fuzzed_payloads(type_name):
+def test_decoders_survive_fuzzed_payloads(type_name, request):
+    if type_name in MODEL_BASES:
+        fixture, params, data = MODEL_BASES[type_name]
+        _BASES[type_name] = (params(request.getfixturevalue(fixture)), data)
     configs = _configs(type_name)
     built = [c for c in configs if not isinstance(_build(type_name, *c), str)]
     if not built:

@@ -227,8 +227,13 @@ class CaptionLatentCodec(Codec):
         z = None
         if "latent" in received:
             r = received["latent"]
-            if self._latent is None:
+            if self._latent is None:  # analog: count what the channel made non-finite, as the other codecs do
+                if r[0].numel() != math.prod(self.latent_shape):
+                    raise ValueError(f"caption_latent: analog latent expected {math.prod(self.latent_shape)} values "
+                                     f"{tuple(self.latent_shape)} per sample, got {r[0].numel()}")
                 z = r.reshape(r.shape[0], *self.latent_shape)
+                nonfinite = (~torch.isfinite(z)).flatten(1).sum(dim=1)
+                rates["nonfinite_rate"] = (nonfinite.cpu(), torch.full_like(nonfinite.cpu(), math.prod(self.latent_shape)))
             else:
                 dec = self._latent.from_bits(r, self.latent_shape)
                 z = dec.values
@@ -247,6 +252,10 @@ class CaptionLatentCodec(Codec):
                                    p.num_inference_steps, p.guidance_scale, generator)
         if c == 1:
             x_hat = x_hat.mean(dim=1, keepdim=True)
+        # a huge but finite latent (nonfinite: keep) can still overflow inside the VAE / UNet:
+        # the images that came out non-finite are counted, never passed on silently
+        broken = (~torch.isfinite(x_hat)).flatten(1).any(dim=1).to(torch.int64).cpu()
+        rates["nonfinite_output_rate"] = (broken, torch.ones_like(broken))
         return Reconstruction(x_hat=x_hat, rates=rates, texts=texts)
 
     def _overflow(self, z: torch.Tensor, nonfinite: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
