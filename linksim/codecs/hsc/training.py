@@ -143,6 +143,27 @@ def _loss(model: SemanticModel, x: torch.Tensor, beta: float) -> tuple[torch.Ten
     return rec + extra, (x_hat.detach() - x).square().mean()
 
 
+def _recent_mse(step: int, mses: list[float], history: list) -> float:
+    """Per-pixel MSE over the last 50 steps; every 50 steps it also goes into ``history``."""
+    recent = sum(mses[-50:]) / max(1, len(mses[-50:]))
+    if (step + 1) % 50 == 0:
+        history.append({"step": step + 1, "mse": recent})
+    return recent
+
+
+def _draw_batch_and_snr(images: torch.Tensor, batch_size: int, snr_db: tuple[float, float],
+                        gen: torch.Generator) -> tuple[torch.Tensor, float]:
+    """One training batch ``[B, C, H, W]`` and one SNR [dB] uniform in ``snr_db`` (in that order from ``gen``)."""
+    idx = torch.randint(len(images), (min(batch_size, len(images)),), generator=gen)
+    return images[idx], snr_db[0] + (snr_db[1] - snr_db[0]) * float(torch.rand((), generator=gen))
+
+
+def _optimise(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+
 def train_semantic(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True,
                    device: str | torch.device = "cpu") -> dict:
     """Train a VAE / VQ-VAE semantic model over an error-free channel.
@@ -187,13 +208,10 @@ def train_semantic(cfg: TrainConfig, out: str | Path, resume: bool = False, prog
         for step in range(start, cfg.steps):
             idx = torch.randint(len(images), (min(cfg.batch_size, len(images)),), generator=gen)
             loss, mse = _loss(model, random_shift(images[idx.to(device)], cfg.shift, gen), cfg.beta)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            _optimise(opt, loss)
             mses.append(float(mse))
-            if (step + 1) % 50 == 0:
-                history.append({"step": step + 1, "mse": sum(mses[-50:]) / len(mses[-50:])})
-            bar.update(task, advance=1, description=f"train {model.config.kind} mse {sum(mses[-50:]) / len(mses[-50:]):.4f}")
+            recent = _recent_mse(step, mses, history)
+            bar.update(task, advance=1, description=f"train {model.config.kind} mse {recent:.4f}")
             if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
                 checkpoint(step + 1)
     if start >= cfg.steps and not weights.is_file():
@@ -374,19 +392,14 @@ def finetune_semantic(model: SemanticModel, images: torch.Tensor, snr_db: tuple[
     with bar:
         task = bar.add_task(f"fine-tune over {channel}", total=steps, completed=start)
         for step in range(start, steps):
-            idx = torch.randint(len(images), (min(batch_size, len(images)),), generator=gen)
-            x = images[idx]
-            snr = snr_db[0] + (snr_db[1] - snr_db[0]) * float(torch.rand((), generator=gen))
+            x, snr = _draw_batch_and_snr(images, batch_size, snr_db, gen)
             enc = model.encode(x)
             z_rx = link(enc.z, noise_variance(snr)).values
             loss = (model.decode(z_rx) - x).square().flatten(1).sum(dim=1).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            _optimise(opt, loss)
             mses.append(loss.item() / x[0].numel())
-            if (step + 1) % 50 == 0:
-                history.append({"step": step + 1, "mse": sum(mses[-50:]) / len(mses[-50:])})
-            bar.update(task, advance=1, description=f"fine-tune over {channel} mse {sum(mses[-50:]) / len(mses[-50:]):.4f}")
+            recent = _recent_mse(step, mses, history)
+            bar.update(task, advance=1, description=f"fine-tune over {channel} mse {recent:.4f}")
             if out is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == steps):
                 checkpoint(step + 1)
     model.eval()
@@ -454,9 +467,8 @@ def train_ncr(model: SemanticModel, images: torch.Tensor, d: int, snr_db: tuple[
     with bar:
         task = bar.add_task(f"NCR d={d} over {channel}", total=steps, completed=start)
         for step in range(start, steps):
-            idx = torch.randint(len(images), (min(batch_size, len(images)),), generator=gen)
-            x = images[idx]
-            no = noise_variance(snr_db[0] + (snr_db[1] - snr_db[0]) * float(torch.rand((), generator=gen)))
+            x, snr = _draw_batch_and_snr(images, batch_size, snr_db, gen)
+            no = noise_variance(snr)
             z = adapters.encode(model.encode(x, sample=False).z)
             with torch.no_grad():
                 x_hat_tx = adapters.decode(model.decode(z))
@@ -469,12 +481,9 @@ def train_ncr(model: SemanticModel, images: torch.Tensor, d: int, snr_db: tuple[
             x_hat_rx = adapters.decode(model.decode(alink(z, no).values))
             x_tilde = recompose(a, ax, x_hat_rx).clamp(0.0, 1.0)
             loss = (x_tilde - x).square().flatten(1).sum(dim=1).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            _optimise(opt, loss)
             mses.append(loss.item() / x[0].numel())
-            if (step + 1) % 50 == 0:
-                history.append({"step": step + 1, "mse": sum(mses[-50:]) / len(mses[-50:])})
+            _recent_mse(step, mses, history)
             bar.update(task, advance=1)
             if out is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == steps):
                 _save_checkpoint(lambda path: save_ncr_adapters(adapters, path), list(adapters.parameters()), opt,
