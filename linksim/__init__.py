@@ -1,10 +1,96 @@
-"""linksim: link-level simulation of semantic codecs over a Sionna 2 physical layer."""
+"""linksim: link-level simulation of semantic codecs over a Sionna 2 physical layer.
 
+The Python API (see docs/python-api.md)::
+
+    import linksim
+    df = linksim.run("scenarios/quickstart.yaml")            # results as a pandas DataFrame
+    link = linksim.Link(channel="rayleigh", modulation="qam16", code_rate=0.5)
+    out = link(bits, snr_db=10.0)                             # one call through the PHY
+    codec = linksim.build_codec("raw", streams={"data": {"path": "analog"}})
+
+    @linksim.register_codec("my-codec")                       # or an entry point, or module:Class
+    class MyCodec(linksim.Codec): ...
+
+Names are imported on first use, so ``import linksim`` stays cheap (no torch, no Sionna).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
 try:
     __version__ = version("linksim")
 except PackageNotFoundError:  # running from a source tree without an install
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__"]
+#: public name -> module that defines it
+_EXPORTS = {
+    # running scenarios
+    "run": "linksim.api",
+    "build_codec": "linksim.api",
+    "as_scenario": "linksim.api",
+    "load_scenario": "linksim.scenario",
+    "validate_scenario": "linksim.scenario",
+    "Scenario": "linksim.scenario",
+    # the PHY in one call
+    "Link": "linksim.phy.link",
+    "LinkOutput": "linksim.phy.link",
+    # the codec face
+    "Codec": "linksim.codecs.base",
+    "CodecParams": "linksim.codecs.base",
+    "CodecContext": "linksim.codecs.base",
+    "Transport": "linksim.codecs.base",
+    "DigitalPayload": "linksim.codecs.base",
+    "AnalogPayload": "linksim.codecs.base",
+    "Reconstruction": "linksim.codecs.base",
+    "PointMetric": "linksim.codecs.base",
+    # registries (one mechanism for built-ins and plugins)
+    "CODECS": "linksim.codecs.registry",
+    "register_codec": "linksim.codecs.registry",
+    "CHANNELS": "linksim.phy.channels",
+    "ChannelModel": "linksim.phy.channels",
+    "ChannelParams": "linksim.phy.channels",
+    "SOURCES": "linksim.data.registry",
+    "DataSource": "linksim.data.registry",
+    "ImageDataset": "linksim.data.dataset",
+    "METRICS": "linksim.metrics.table",
+    "Metric": "linksim.metrics.table",
+    # errors
+    "LinksimError": "linksim.errors",
+    "ScenarioError": "linksim.errors",
+    "DataError": "linksim.errors",
+    "PluginError": "linksim.errors",
+    "RunError": "linksim.errors",
+    "ModelUnavailable": "linksim.errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'linksim' has no attribute '{name}'")
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # the next access skips this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from linksim.api import as_scenario, build_codec, run
+    from linksim.codecs.base import (AnalogPayload, Codec, CodecContext, CodecParams, DigitalPayload, PointMetric,
+                                     Reconstruction, Transport)
+    from linksim.codecs.registry import CODECS, register_codec
+    from linksim.data.dataset import ImageDataset
+    from linksim.data.registry import SOURCES, DataSource
+    from linksim.errors import DataError, LinksimError, ModelUnavailable, PluginError, RunError, ScenarioError
+    from linksim.metrics.table import METRICS, Metric
+    from linksim.phy.channels import CHANNELS, ChannelModel, ChannelParams
+    from linksim.phy.link import Link, LinkOutput
+    from linksim.scenario import Scenario, load_scenario, validate_scenario

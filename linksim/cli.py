@@ -64,9 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     out, err = Console(), Console(stderr=True, soft_wrap=True)  # one problem, one line
     if not out.is_terminal:  # logs and pipes: wide enough for the results table
         out = Console(width=150)
-    from linksim.data import DataError
-    from linksim.runner import RunError
-    from linksim.scenario import ScenarioError
+    from linksim.errors import DataError, LinksimError, ScenarioError
 
     try:
         if args.command == "run":
@@ -93,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("interrupted: finished points are saved in results.h5; run again to resume", markup=False)
         return EXIT_INTERRUPTED
-    except RunError as e:
+    except LinksimError as e:  # a run failure, a model or a plugin that cannot be loaded at run time
         err.print(f"error: {e}", markup=False, highlight=False)
         return EXIT_FAILURE
     except Exception as e:  # noqa: BLE001 - the CLI turns any failure into one line + exit 1
@@ -198,7 +196,8 @@ def _summary_table(sc, summary, out: Console) -> None:
     from linksim.runner import result_rows
 
     rows = result_rows(sc, summary.results)
-    metrics = [m for m in ("ber", "bler") if m in sc.metrics] + [m for m in sc.metrics if m not in ("ber", "bler")]
+    names = sc.metric_names
+    metrics = [m for m in ("ber", "bler") if m in names] + [m for m in names if m not in ("ber", "bler")]
     metrics = metrics[:5] + ["channel_uses"] + (["infeasible"] if sc.budget.is_set() else [])
     headers = {"channel_uses": "REs/sample"}
     distance = sc.is_distance_sweep()
@@ -241,7 +240,7 @@ def _validate(args, out: Console) -> int:
         for stream, t in codec.transports.items():
             if t.path == "analog":
                 n_values = (measured[stream].values[0].numel() if measured else
-                            codec.analog_values(stream) or math.prod(sim.dataset.images.shape[1:]))
+                            codec.analog_values(stream) or math.prod(sim.dataset.sample_shape))
                 bits, uses = "-", math.ceil(n_values / 2)
                 desc = "analog"
             else:
@@ -261,8 +260,8 @@ def _validate(args, out: Console) -> int:
     out.print(table)
     printed: dict[str, str] = {}  # table -> first codec: codecs that differ only in mode share one table
     for name, codec in sim.codecs.items():
-        if hasattr(codec, "payload_table"):
-            rows = codec.payload_table()
+        rows = codec.payload_table()
+        if rows:
             key = repr(rows)
             if key in printed:
                 out.print(f"{name}: payload per sample as for {printed[key]}", highlight=False)
@@ -301,23 +300,52 @@ def _payload_table(codec: str, rows: list[dict], out: Console) -> None:
 
 
 def _list(out: Console) -> int:
+    """Every registered codec, channel model, data source and metric, with where it comes from."""
     from linksim.codecs import CODECS
-    from linksim.data import known_sources
-    from linksim.metrics.fidelity import known_fidelity_metrics
+    from linksim.data.registry import SOURCES
+    from linksim.errors import PluginError
+    from linksim.metrics.table import METRICS
     from linksim.phy.channels import CHANNELS
-    from linksim.scenario import LINK_METRICS
 
-    out.print("codecs:      " + ", ".join(sorted(CODECS)), highlight=False)
-    out.print("channels:    " + ", ".join(sorted(CHANNELS)), highlight=False)
-    out.print("metrics:     " + ", ".join(list(LINK_METRICS) + known_fidelity_metrics()), highlight=False)
-    out.print("data:        " + ", ".join(known_sources()), highlight=False)
+    for title, registry in (("codecs", CODECS), ("channel models", CHANNELS), ("data sources", SOURCES)):
+        table = Table(title=title, title_justify="left")
+        for col in ("name", "from", "usage" if registry is SOURCES else "target"):
+            table.add_column(col)
+        for name in sorted(registry.names()):
+            origin = registry.origin(name)
+            if registry is SOURCES:
+                try:
+                    detail = ", ".join(SOURCES[name].usages)
+                except PluginError as e:
+                    detail = f"cannot load: {e}"
+            else:
+                detail = origin.target
+            table.add_row(name, origin.describe(), detail)
+        out.print(table)
+    table = Table(title="metrics (selectable in metrics:; the others are always reported)", title_justify="left")
+    for col in ("name", "from", "better", "unit", "aggregation", "computed by", "what it measures"):
+        table.add_column(col)
+    rows = []
+    for name in METRICS.names():
+        try:
+            m = METRICS[name]
+        except PluginError as e:
+            table.add_row(name, METRICS.origin(name).describe(), "", "", "", "", f"cannot load: {e}")
+            continue
+        rows.append((not m.selectable, m.computed_by, name, m))
+    for _, _, name, m in sorted(rows):
+        better = {True: "higher", False: "lower", None: ""}[m.higher_is_better]
+        shown = name if m.selectable else f"({name})"
+        table.add_row(shown, METRICS.origin(name).describe(), better, m.unit, m.aggregation, m.computed_by,
+                      m.description)
+    out.print(table)
     return EXIT_OK
 
 
 def _plot(args, out: Console) -> int:
+    from linksim.errors import RunError
     from linksim.plots import plot_results
     from linksim.results import read_csv
-    from linksim.runner import RunError
 
     csv_path = args.run_dir / "results.csv"
     if not csv_path.exists():
@@ -347,13 +375,15 @@ def _series_of_run(run_dir: Path) -> dict[str, str]:
 
 def _range_table(sc, summary, out: Console) -> None:
     """The maximum range per codec, channel and target (distance sweeps with ``targets``)."""
+    from linksim.metrics.table import metric_info
+
     if not summary.range_rows:
         return
     table = Table(title=f"{sc.name}: maximum range meeting each target (range.csv)")
     for col in ("codec", "channel", "target", "max range [m]", "SNR there [dB]", "value there"):
         table.add_column(col, justify="left" if col in ("codec", "channel", "target") else "right")
     for r in summary.range_rows:
-        op = "<=" if r["metric"] in ("mse", "lpips") else ">="
+        op = metric_info(r["metric"]).target_operator
         met = r["max_distance_m"] is not None
         table.add_row(r["codec"], r["channel"], f"{r['metric']} {op} {r['target']:g}",
                       f"{r['max_distance_m']:g}" if met else "never met",

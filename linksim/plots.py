@@ -30,6 +30,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from linksim.metrics.fidelity import sanitize_images
+from linksim.metrics.table import is_accounting_metric, is_fidelity_metric, is_link_metric, metric_info
 
 __all__ = [
     "plot_results",
@@ -41,23 +42,8 @@ __all__ = [
     "safe_filename",
 ]
 
-LINK_METRICS = ("ber", "bler")
-ACCOUNTING_METRICS = ("channel_uses", "payload_bits", "nonfinite_rate", "fallback_rate", "infeasible")
-
 SNR_LABEL = "SNR (Es/N0 per RE) [dB]"
 DISTANCE_LABEL = "Distance [m]"
-
-_METRIC_LABELS = {
-    "ber": "BER",
-    "bler": "BLER",
-    "mse": "MSE",
-    "psnr": "PSNR [dB]",
-    "ssim": "SSIM",
-    "ms_ssim": "MS-SSIM",
-    "lpips": "LPIPS",
-}
-#: fidelity metrics drawn on a log y axis when all their values are positive
-_LOG_FIDELITY = {"mse"}
 
 _DPI = 100
 _MAX_GRID_COLUMNS = 8
@@ -70,20 +56,9 @@ def _base(metric: str) -> str:
     return metric.split("/", 1)[0]
 
 
-def is_link_metric(metric: str) -> bool:
-    """``ber``, ``bler``, ``ber/<stream>``, ``bler/<stream>``."""
-    return _base(metric) in LINK_METRICS
-
-
-def is_accounting_metric(metric: str) -> bool:
-    """``channel_uses``, ``payload_bits[/<stream>]`` and every event rate (``nonfinite_rate``,
-    ``fallback_rate``, ``over_budget_rate``...: names ending in ``_rate``), with ``/<stream>`` variants."""
-    return _base(metric) in ACCOUNTING_METRICS or _base(metric).endswith("_rate")
-
-
-def is_fidelity_metric(metric: str) -> bool:
-    """Any metric that is neither a link nor an accounting metric."""
-    return not (is_link_metric(metric) or is_accounting_metric(metric))
+def _log_scale(metric: str) -> bool:
+    """Whether the metric table draws ``metric`` on a log axis."""
+    return metric_info(metric).scale == "log"
 
 
 def safe_filename(metric: str) -> str:
@@ -97,7 +72,7 @@ def safe_filename(metric: str) -> str:
 
 def _metric_label(metric: str) -> str:
     base, _, stream = metric.partition("/")
-    label = _METRIC_LABELS.get(base.lower(), base)
+    label = metric_info(base).axis_label
     if stream:
         # keep the unit at the end: "PSNR (stream) [dB]"
         if label.endswith("]") and " [" in label:
@@ -369,7 +344,7 @@ def plot_results(rows: list[dict], out_dir: Path) -> list[Path]:
     written: list[Path] = []
 
     def ordered_link(m: str) -> tuple[int, str]:
-        return (LINK_METRICS.index(_base(m)) * 2 + ("/" in m), m)
+        return (("ber", "bler").index(_base(m)) * 2 + ("/" in m) if _base(m) in ("ber", "bler") else 9, m)
 
     link_metrics = sorted((m for m in by_metric if is_link_metric(m)), key=ordered_link)
     fidelity_metrics = [m for m in by_metric if is_fidelity_metric(m)]
@@ -386,7 +361,7 @@ def plot_results(rows: list[dict], out_dir: Path) -> list[Path]:
         finite = vals[np.isfinite(vals)]
         if finite.size == 0:
             continue
-        log_y = _base(m).lower() in _LOG_FIDELITY and bool((finite > 0).all())
+        log_y = _log_scale(m) and bool((finite > 0).all())
         path = out_dir / f"{safe_filename(m)}_vs_{x_suffix}.png"
         out = _plot_vs_x(pts, m, channels, colors, x_label, path, log_y=log_y)
         if out is not None:
@@ -461,7 +436,7 @@ def plot_fidelity_vs_load(rows: list[dict], series: Mapping[str, str], out_dir: 
                         drew = True
                 values = [p.value for p in fid if p.metric == metric and p.channel == channel
                           and math.isfinite(p.value)]
-                if _base(metric).lower() in _LOG_FIDELITY and values and min(values) > 0:
+                if _log_scale(metric) and values and min(values) > 0:
                     ax.set_yscale("log")
                 _finish_panel(ax, channel, LOAD_LABELS[x_metric], _metric_label(metric), [])
             if drew:

@@ -17,8 +17,7 @@ from typing import Any, Callable, Iterator
 import torch
 
 
-class ModelUnavailable(RuntimeError):
-    """A named model (hub id, folder or weights file) cannot be loaded."""
+from linksim.errors import ModelUnavailable  # noqa: E402  (re-exported)
 
 
 def is_local(source: str) -> bool:

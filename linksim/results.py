@@ -22,8 +22,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from linksim.metrics.fidelity import FIDELITY_METRICS
 from linksim.metrics.intervals import clopper_pearson, t_interval
+from linksim.metrics.table import metric_info
 
 CSV_COLUMNS = ["codec", "channel", "snr_db", "metric", "value", "ci_low", "ci_high", "n"]
 DISTANCE_COLUMN = "distance_m"
@@ -133,11 +133,12 @@ class PointResult:
         for name, (events, trials) in self.rates.items():
             binomial(name, int(events), int(trials))
         for name, values in self.per_sample.items():
-            if name in ("channel_uses", "payload_bits") or name.startswith("payload_bits/"):
-                add(name, float(np.mean(values)), None, None, len(values))
-            elif name in FIDELITY_METRICS and name not in metrics:
+            info = metric_info(name)  # the one table says how each row is aggregated
+            if info.computed_by == "function" and name not in metrics:
                 continue
-            elif name == "psnr":
+            if info.interval == "none":
+                add(name, float(np.mean(values)), None, None, len(values))
+            elif info.interval == "psnr_of_mean_mse":
                 add(name, *_psnr_of_mean_mse(values), len(values))
             else:  # requested fidelity metrics, analog symbol MSE, and metrics a codec reports itself
                 mean, lo, hi = _mean_interval(values)

@@ -9,8 +9,7 @@ from pathlib import Path
 LOCK_NAME = ".linksim.lock"
 
 
-class RunLockedError(RuntimeError):
-    """Another live run owns the output folder."""
+from linksim.errors import RunLockedError  # noqa: E402  (re-exported: the error lives with the others)
 
 
 def _alive(pid: int) -> bool:

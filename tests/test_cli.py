@@ -60,7 +60,7 @@ INVALID = [
     ("missing-data-folder", _with("data.source", "folder:/nonexistent"), "data.source"),
     ("unknown-codec-type", _with("codecs[2].type", "telepathy"), "codecs[2].type"),
     ("unknown-codec-param", _with("codecs[0].params", {"bogus": 1}), "codecs[0].params.bogus"),
-    ("unknown-metric", _with("metrics", ["ber", "telepathy"]), "metrics"),
+    ("unknown-metric", _with("metrics", ["ber", "telepathy"]), "metrics[1]"),
     ("duplicate-codec-names", _dup, "codecs[1].name"),
     ("snr-stop-before-start", _with("sweep.snr_db", {"start": 20, "stop": 0, "step": 5}), "sweep.snr_db"),
     ("yaml-list", "- a\n- b\n", "(top level)"),
@@ -189,8 +189,8 @@ def test_bad_device_override_exits_2(tmp_path, capsys):
 def test_list(capsys):
     assert main(["list"]) == 0
     out, _ = capsys.readouterr()
-    for word in ("codecs:", "raw", "jpeg", "jpeg2000", "channels:", "awgn", "rayleigh", "tdl",
-                 "metrics:", "ber", "psnr", "data:", "digits28", "folder:<path>"):
+    for word in ("codecs", "raw", "jpeg", "jpeg2000", "channel models", "awgn", "rayleigh", "tdl",
+                 "metrics", "ber", "psnr", "data sources", "digits28", "folder:<path>", "built-in"):
         assert word in out
 
 

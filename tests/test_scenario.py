@@ -221,7 +221,7 @@ INVALID = [
     ("unknown-codec-type", _set("codecs[1].type", "telepathy"), "codecs[1].type"),
     ("unknown-codec-param", _set("codecs[0].params", {"bogus": 1}), "codecs[0].params.bogus"),
     ("bad-codec-param", _set("codecs[2].params.compression_ratio", 0), "codecs[2].params.compression_ratio"),
-    ("unknown-metric", _set("metrics", ["ber", "telepathy"]), "metrics"),
+    ("unknown-metric", _set("metrics", ["ber", "telepathy"]), "metrics[1]"),
     ("duplicate-codec-names", _dup_names, "codecs[1].name"),
     ("snr-stop-before-start", _set("sweep.snr_db", {"start": 20, "stop": 0, "step": 5}), "sweep.snr_db"),
     ("snr-repeats", _set("sweep.snr_db", [0, 5, 0]), "sweep.snr_db"),

@@ -1,6 +1,9 @@
-"""Semantic and classic codecs, registered by name (the scenario's ``codecs[i].type``)."""
+"""Semantic and classic codecs, registered by name (the scenario's ``codecs[i].type``).
 
-from . import bridge, caption_latent, hsc, image_compression, raw  # noqa: F401  (registration side effects)
+Importing this package imports no codec: each is loaded the first time its name is
+looked up in :data:`CODECS` (linksim's own through its entry points, like any plugin's).
+"""
+
 from .base import (
     AnalogPayload,
     Codec,
@@ -8,6 +11,7 @@ from .base import (
     CodecParams,
     DigitalPayload,
     Message,
+    PointMetric,
     ReceivedStreams,
     Reconstruction,
     StreamOverride,
@@ -23,6 +27,7 @@ __all__ = [
     "CodecParams",
     "DigitalPayload",
     "Message",
+    "PointMetric",
     "ReceivedStreams",
     "Reconstruction",
     "StreamOverride",

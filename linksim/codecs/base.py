@@ -10,7 +10,7 @@ carries every stream over the PHY and hands the codec what arrived
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal, Protocol
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -18,6 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from linksim.phy.code_blocks import DEFAULT_MAX_BLOCK_BITS, check_code_rate
 from linksim.phy.modulation import MODULATIONS
 from linksim.phy.payload import is_valid_dtype
+
+if TYPE_CHECKING:
+    from linksim.metrics.table import Metric
 
 Path_ = Literal["digital", "analog"]
 Nonfinite = Literal["zero", "clamp", "keep"]
@@ -119,6 +122,19 @@ class Reconstruction:
     texts: dict[str, list[str]] = field(default_factory=dict)
 
 
+class PointMetric(Protocol):
+    """A metric a codec computes over a whole point (e.g. a linear probe fitted on every
+    sample): :meth:`update` after each batch, :meth:`compute` once at the end."""
+
+    def update(self, x: Any, sent: Message, received: ReceivedStreams, rec: Any) -> None:
+        """One batch: the input ``x`` (images ``[B, C, H, W]`` or a multimodal batch), what was
+        sent, what arrived, and the codec's reconstruction."""
+
+    def compute(self) -> float | torch.Tensor | None:
+        """A float (one value for the point, reported without interval), per-sample values
+        ``[N]`` (reported as their mean with a Student-t interval), or None (no row)."""
+
+
 class CodecParams(BaseModel):
     """Base of every codec's ``params`` model: unknown keys are errors."""
 
@@ -146,14 +162,21 @@ class CodecContext:
 
 
 class Codec(torch.nn.Module):
-    """Base class of all codecs.
+    """Base class of all codecs, built-in or plugin: the runner knows codecs only through this face.
 
     A subclass declares ``Params`` (its ``params`` section) and ``default_streams``
     (stream name -> default :class:`Transport`), and implements :meth:`encode` and
     :meth:`decode`. ``analog_streams`` names the streams that may take the analog path,
     ``dtype_streams`` those whose values may be sent as another ``dtype``. A
     ``multimodal`` codec takes a :class:`~linksim.data.multimodal.MultimodalBatch`
-    (video, audio, text) instead of images and reports its own per-sample metrics.
+    (video, audio, text) instead of images.
+
+    Everything else is optional, with neutral defaults: metrics the codec computes
+    itself (``provides_metrics`` with :meth:`sample_metrics` per sample or
+    :meth:`point_metrics` over a whole point), previews for the sample grids
+    (:meth:`preview`), a payload table for ``linksim validate`` (:meth:`payload_table`),
+    lazy model loading (:meth:`load_models`), a data check (:meth:`check_data`) and the
+    point's SNR for adaptive transmitters (:meth:`start_point`).
     """
 
     Params: ClassVar[type[CodecParams]] = CodecParams
@@ -161,6 +184,18 @@ class Codec(torch.nn.Module):
     analog_streams: ClassVar[frozenset[str]] = frozenset()
     dtype_streams: ClassVar[frozenset[str]] = frozenset()
     multimodal: ClassVar[bool] = False
+    #: metrics this codec computes itself: names already in the metric table (``psnr``) or
+    #: :class:`~linksim.metrics.table.Metric` objects it adds to the table (its own metrics)
+    provides_metrics: ClassVar[tuple["str | Metric", ...]] = ()
+    #: what a scenario that lists no ``metrics`` reports for this codec (None: linksim's default)
+    default_metrics: ClassVar[tuple[str, ...] | None] = None
+    #: the registered name (set by the registry: ``raw``, ``tiny-ae``, ``mypkg.codecs:MyCodec``)
+    type_name: ClassVar[str] = ""
+
+    @classmethod
+    def provided_metric_names(cls) -> tuple[str, ...]:
+        """Names of ``provides_metrics``."""
+        return tuple(m if isinstance(m, str) else m.name for m in cls.provides_metrics)
 
     @classmethod
     def metric_problems(cls, params: CodecParams, metrics: list[str]) -> dict[str, str]:
@@ -220,6 +255,27 @@ class Codec(torch.nn.Module):
     def encode(self, x: torch.Tensor) -> Message:
         """Turn ``x`` ``[B, C, H, W]`` (values in [0, 1]) into streams."""
         raise NotImplementedError
+
+    def sample_metrics(self, x: Any, rec: Any) -> dict[str, torch.Tensor]:
+        """Per-sample values ``name -> [B]`` of the metrics in ``provides_metrics`` that need
+        the input ``x`` (metrics known at decode time may go into ``Reconstruction.metrics``
+        instead). The runner keeps those the scenario asks for."""
+        return {}
+
+    def point_metrics(self, names: list[str]) -> dict[str, PointMetric]:
+        """Fresh accumulators for the metrics among ``names`` (the scenario's, limited to
+        ``provides_metrics``) that need every sample of a point; called at each point."""
+        return {}
+
+    def preview(self, rec: Any) -> torch.Tensor:
+        """Images ``[B, C, H, W]`` in [0, 1] that show a reconstruction in the sample grids
+        (default: ``rec.x_hat``; a video codec returns frame strips)."""
+        return rec.x_hat
+
+    def payload_table(self) -> list[dict] | None:
+        """Rows for ``linksim validate``'s payload table (the caption+latent paper's Table 1),
+        each ``{name, shape, data_type, bits, bytes, channel_uses, note}``; None: no table."""
+        return None
 
     def decode(self, received: ReceivedStreams, sent: Message) -> Reconstruction:
         """Rebuild the batch from what arrived.

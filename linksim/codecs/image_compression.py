@@ -24,7 +24,6 @@ from pydantic import Field
 from linksim.phy.payload import BytesPayload
 
 from .base import Codec, CodecContext, CodecParams, DigitalPayload, Message, ReceivedStreams, Reconstruction, Transport
-from .registry import register_codec
 
 Fallback = Literal["mid_grey", "black"]
 #: decoding budget of a batch [s per image]; an intact 512x512 file decodes in tens of ms
@@ -154,7 +153,6 @@ class _ImageCompressionCodec(Codec):
         return best, True
 
 
-@register_codec("jpeg")
 class JPEGCodec(_ImageCompressionCodec):
     """Baseline JPEG (libjpeg via Pillow, optimised Huffman tables)."""
 
@@ -173,7 +171,6 @@ class JPEGCodec(_ImageCompressionCodec):
         return self.params.quality
 
 
-@register_codec("jpeg2000")
 class JPEG2000Codec(_ImageCompressionCodec):
     """JPEG 2000 (OpenJPEG via Pillow), raw codestream (no JP2 box overhead), 9/7 wavelet."""
 

@@ -10,7 +10,6 @@ from pydantic import Field, model_validator
 from linksim.phy.payload import FloatPayload, payload_for_dtype
 
 from .base import AnalogPayload, Codec, CodecContext, CodecParams, DigitalPayload, Message, ReceivedStreams, Reconstruction, Transport
-from .registry import register_codec
 
 
 class RawParams(CodecParams):
@@ -34,7 +33,6 @@ class RawParams(CodecParams):
         return self
 
 
-@register_codec("raw")
 class RawCodec(Codec):
     """Sends the input tensor as it is: one stream ``data``.
 

@@ -11,10 +11,19 @@ Entry point: :func:`load_dataset(source, num_samples, image_size=None, seed=0)
 """
 
 from linksim.data.dataset import DataError, DataWarning, ImageDataset
-from linksim.data.registry import is_multimodal_source, known_sources, load_dataset, register_source
+from linksim.data.registry import (
+    SOURCES,
+    DataSource,
+    is_multimodal_source,
+    known_sources,
+    load_dataset,
+    register_source,
+)
 
 __all__ = [
     "DataError",
+    "DataSource",
+    "SOURCES",
     "DataWarning",
     "ImageDataset",
     "is_multimodal_source",

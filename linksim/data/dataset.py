@@ -10,12 +10,7 @@ import torch
 __all__ = ["DataError", "DataWarning", "ImageDataset"]
 
 
-class DataError(ValueError):
-    """A data source cannot be loaded as asked.
-
-    The message names the source string (as written in ``data.source``) and what
-    is wrong with it, e.g. ``data.source 'folder:imgs': folder does not exist``.
-    """
+from linksim.errors import DataError  # noqa: E402  (re-exported: loaders raise it)
 
 
 class DataWarning(UserWarning):
@@ -77,6 +72,15 @@ class ImageDataset:
         """``(C, H, W)`` of every sample (pixels)."""
         _, c, h, w = self.images.shape
         return (c, h, w)
+
+    @property
+    def sample_shape(self) -> tuple[int, int, int]:
+        """``(C, H, W)`` of one sample (the codec context's ``sample_shape``)."""
+        return self.image_shape
+
+    def previews(self, n: int) -> torch.Tensor:
+        """The first ``n`` images ``[n, C, H, W]`` (the originals row of a sample grid)."""
+        return self.images[:n]
 
     def batches(self, batch_size: int) -> Iterator[tuple[int, torch.Tensor]]:
         """Iterate over the images in order, in batches.

@@ -103,6 +103,15 @@ class MultimodalBatch:
     def device(self) -> torch.device:
         return self.frames.device
 
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """``(C, H, W)`` of one video frame."""
+        return tuple(self.frames.shape[2:])
+
+    def previews(self, n: int) -> torch.Tensor:
+        """The first ``n`` clips as frame strips ``[n, C, H, 4W]`` (the originals row of a sample grid)."""
+        return frame_strips(self.frames[:n])
+
     def to(self, device: torch.device | str) -> "MultimodalBatch":
         """The same batch with every tensor on ``device``."""
         return replace(self, frames=self.frames.to(device), audio=self.audio.to(device),
@@ -126,3 +135,13 @@ class MultimodalBatch:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         for start in range(0, len(self), batch_size):
             yield start, self.select(slice(start, start + batch_size))
+
+
+def frame_strips(frames: torch.Tensor, num_frames: int = 4) -> torch.Tensor:
+    """Video clips ``[B, T, C, H, W]`` -> ``num_frames`` evenly spaced frames side by side
+    ``[B, C, H, k*W]`` (``k = min(T, num_frames)``) on CPU, float32, for the sample grids."""
+    t = frames.shape[1]
+    pick = torch.linspace(0, t - 1, min(t, num_frames)).round().long().to(frames.device)
+    chosen = frames.detach().index_select(1, pick).float().cpu()  # [B, k, C, H, W]
+    b, k, c, h, w = chosen.shape
+    return chosen.permute(0, 2, 3, 1, 4).reshape(b, c, h, k * w)

@@ -1,22 +1,25 @@
 """``load_dataset``: turn a scenario's ``data.source`` string into an ImageDataset.
 
-A source string is ``<kind>`` or ``<kind>:<argument>``; the kind picks the loader,
-the argument (everything after the first colon) is the loader's to interpret.
+A source string is ``<kind>`` or ``<kind>:<argument>``; the kind picks the
+:class:`DataSource`, the argument (everything after the first colon) is its loader's to
+interpret. A plugin source is ``package.module:Name`` or ``package.module:Name:<argument>``.
 """
 
 from __future__ import annotations
 
 import numbers
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from linksim.data.dataset import DataError, ImageDataset
+from linksim.errors import PluginError, UnknownName
+from linksim.registry import Registry, is_reference
 
 if TYPE_CHECKING:
     from linksim.data.multimodal import MultimodalBatch
 
-__all__ = ["is_multimodal_source", "known_sources", "load_dataset", "register_source"]
+__all__ = ["DataSource", "SOURCES", "is_multimodal_source", "known_sources", "load_dataset", "register_source",
+           "source_entry", "split_source"]
 
 Loader = Callable[[str, str, int, "int | None", int], "ImageDataset | MultimodalBatch"]
 """``loader(source, argument, num_samples, image_size, seed) -> ImageDataset`` (or a
@@ -24,39 +27,110 @@ Loader = Callable[[str, str, int, "int | None", int], "ImageDataset | Multimodal
 ``argument`` is the text after the first colon ('' when there is none)."""
 
 
-@dataclass(frozen=True)
-class _Entry:
-    loader: Loader
-    usages: tuple[str, ...]
+class DataSource:
+    """A ``data.source`` kind: loads ``<kind>`` or ``<kind>:<argument>``.
+
+    :param loader: ``loader(source, argument, num_samples, image_size, seed)`` returning an
+        :class:`ImageDataset` (images ``[N, C, S, S]`` in [0, 1]) or, for a multimodal
+        source, a :class:`~linksim.data.multimodal.MultimodalBatch`; ``argument`` is the
+        text after the kind's colon ('' when there is none). Raise :class:`DataError`
+        naming the source for anything wrong.
+    :param usages: the spellings :func:`known_sources` shows, e.g. ``("folder:<path>",)``.
+    :param multimodal: the loader gives (video, audio, text) samples instead of images.
+
+    A plugin either creates an instance (``MY_SOURCE = DataSource(load, ("mysource:<dir>",))``)
+    or subclasses it with a ``load`` method and no constructor arguments; its entry point
+    (group ``linksim.data``) or the scenario's ``package.module:Name`` points at either.
+    """
+
+    usages: tuple[str, ...] = ()
     multimodal: bool = False
 
+    def __init__(self, loader: Loader | None = None, usages: tuple[str, ...] | list[str] = (),
+                 multimodal: bool = False) -> None:
+        if loader is not None:
+            self.load = loader  # type: ignore[method-assign]
+        self.usages = tuple(usages) or type(self).usages
+        self.multimodal = multimodal or type(self).multimodal
 
-_SOURCES: dict[str, _Entry] = {}
+    def load(self, source: str, argument: str, num_samples: int, image_size: int | None,
+             seed: int) -> "ImageDataset | MultimodalBatch":
+        """Load ``num_samples`` samples (see the class docstring)."""
+        raise NotImplementedError
+
+
+def _instantiate(obj: object) -> object:
+    # an entry point or a ``module:Class`` reference may name a DataSource subclass
+    return obj() if isinstance(obj, type) and issubclass(obj, DataSource) else obj
+
+
+def _check_source(obj: object) -> None:
+    if not isinstance(obj, DataSource):
+        raise TypeError(f"expected a linksim.data.DataSource (instance or subclass), got {obj!r}")
+
+
+#: every data source kind, by name (built-ins are linksim's ``linksim.data`` entry points)
+SOURCES: Registry[DataSource] = Registry("data source", "linksim.data", check=_check_source, prepare=_instantiate)
 
 
 def register_source(kind: str, loader: Loader, usages: tuple[str, ...] | list[str], multimodal: bool = False) -> None:
-    """Make ``<kind>`` / ``<kind>:<argument>`` loadable by :func:`load_dataset`.
-
-    ``usages`` are the spellings shown by :func:`known_sources` (e.g.
-    ``("folder:<path>",)``); ``multimodal``: the loader returns a
-    :class:`~linksim.data.multimodal.MultimodalBatch` (video, audio, text) instead of
-    an :class:`ImageDataset`. Registering a kind again replaces it.
-    """
+    """Make ``<kind>`` / ``<kind>:<argument>`` loadable by :func:`load_dataset` (from Python,
+    e.g. a notebook; an installed package uses the ``linksim.data`` entry-point group)."""
     if not kind or ":" in kind:
         raise ValueError(f"source kind must be a non-empty name without ':', got {kind!r}")
-    _SOURCES[kind] = _Entry(loader, tuple(usages), multimodal)
+    SOURCES.register(kind, DataSource(loader, usages, multimodal))
+
+
+def split_source(source: str) -> tuple[str, str]:
+    """``(kind, argument)`` of a ``data.source`` string.
+
+    A registered kind is the text before the first colon (``folder:/data/x``); otherwise a
+    ``package.module:Name`` reference is the kind and anything after a further colon is the
+    argument (``mypkg.data:MySource:/data/x``).
+    """
+    source = str(source).strip()
+    kind, _, argument = source.partition(":")
+    if kind in SOURCES or not argument:
+        return kind, argument
+    name, _, rest = argument.partition(":")
+    if is_reference(f"{kind}:{name}"):
+        return f"{kind}:{name}", rest
+    return kind, argument
+
+
+def source_entry(source: str) -> DataSource:
+    """The :class:`DataSource` a ``data.source`` string names.
+
+    :raises DataError: unknown kind (listing the known ones) or a plugin that cannot be imported.
+    """
+    kind, _ = split_source(source)
+    try:
+        return SOURCES.resolve(kind)
+    except UnknownName:
+        raise DataError(f"data.source {source!r}: unknown source {kind!r}; known sources: "
+                        + ", ".join(known_sources())) from None
+    except PluginError as e:
+        raise DataError(f"data.source {source!r}: {e}") from None
 
 
 def is_multimodal_source(source: str) -> bool:
     """Whether ``source`` (a ``data.source`` string) names a multimodal source (False when unknown)."""
-    entry = _SOURCES.get(str(source).strip().partition(":")[0])
-    return entry is not None and entry.multimodal
+    try:
+        return source_entry(source).multimodal
+    except DataError:
+        return False
 
 
 def known_sources() -> list[str]:
     """Every accepted ``data.source`` spelling, e.g. ``["digits28", "digits28:train",
     "photos", "folder:<path>", "mnist:<dir>", "mnist:<dir>:train"]``."""
-    return [u for entry in _SOURCES.values() for u in entry.usages]
+    out = []
+    for name in SOURCES.names():
+        try:
+            out += list(SOURCES[name].usages) or [name]
+        except PluginError:
+            out.append(f"{name} (broken plugin)")
+    return out
 
 
 def _positive_int(value: object) -> bool:
@@ -106,14 +180,8 @@ def load_dataset(
             f"data.source {source!r}: data.image_size must be an integer >= 1 or absent, "
             f"got {image_size!r}"
         )
-    kind, _, argument = source.partition(":")
-    entry = _SOURCES.get(kind)
-    if entry is None:
-        raise DataError(
-            f"data.source {source!r}: unknown source {kind!r}; known sources: "
-            + ", ".join(known_sources())
-        )
-    return entry.loader(
+    _, argument = split_source(source)
+    return source_entry(source).load(
         source,
         argument,
         int(num_samples),
@@ -163,10 +231,10 @@ def _mnist(source: str, arg: str, n: int, size: int | None, seed: int) -> ImageD
     return load_mnist(source, directory, split, n, size)
 
 
-register_source("digits28", _digits28, ("digits28", "digits28:train"))
-register_source("photos", _photos, ("photos",))
-register_source("folder", _folder, ("folder:<path>",))
-register_source("mnist", _mnist, ("mnist:<dir>", "mnist:<dir>:train"))
+DIGITS28 = DataSource(_digits28, ("digits28", "digits28:train"))
+PHOTOS = DataSource(_photos, ("photos",))
+FOLDER = DataSource(_folder, ("folder:<path>",))
+MNIST = DataSource(_mnist, ("mnist:<dir>", "mnist:<dir>:train"))
 
 
 # Multimodal sources (video, audio, text) for multimodal codecs (``bridge``).
@@ -214,7 +282,7 @@ def _folder_and_split(source: str, arg: str, kind: str, default: str = "test") -
     return directory, split
 
 
-register_source("digits-av", _digits_av, ("digits-av", "digits-av:train"), multimodal=True)
-register_source("triples", _triples, ("triples:<dir>",), multimodal=True)
-register_source("vggsound", _vggsound, ("vggsound:<dir>", "vggsound:<dir>:train"), multimodal=True)
-register_source("coco", _coco, ("coco:<dir>", "coco:<dir>:train"), multimodal=True)  # default split: val
+DIGITS_AV = DataSource(_digits_av, ("digits-av", "digits-av:train"), multimodal=True)
+TRIPLES = DataSource(_triples, ("triples:<dir>",), multimodal=True)
+VGGSOUND = DataSource(_vggsound, ("vggsound:<dir>", "vggsound:<dir>:train"), multimodal=True)
+COCO = DataSource(_coco, ("coco:<dir>", "coco:<dir>:train"), multimodal=True)  # default split: val

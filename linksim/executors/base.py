@@ -13,8 +13,7 @@ if TYPE_CHECKING:
     from linksim.runner import Simulation
 
 
-class ExecutorUnavailable(ValueError):
-    """An executor was asked for that cannot run here (e.g. ``ray`` is not installed)."""
+from linksim.errors import ExecutorUnavailable  # noqa: E402  (re-exported)
 
 
 class PointProgress:

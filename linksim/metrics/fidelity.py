@@ -8,13 +8,12 @@ Every registered metric is a function ``f(x, x_hat) -> Tensor[B]``:
   what it got, and one corrupted float must not turn a whole batch into NaN.
 * result: one value per sample, ``float64``, on the device of the inputs.
 
-Everything is batched (no Python loop over samples). Register a new metric with
-``@register_fidelity("name")``; look one up with :func:`fidelity_metric`.
+Everything is batched (no Python loop over samples). Each has its facts in the metric
+table (:mod:`linksim.metrics.table`) as :data:`MSE`, :data:`PSNR`, :data:`SSIM`, found
+through linksim's ``linksim.metrics`` entry points; a plugin adds a metric the same way.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -23,12 +22,12 @@ from torchmetrics.functional.image import (
     structural_similarity_index_measure,
 )
 
+from linksim.metrics.table import Metric
+
 __all__ = [
-    "FidelityFn",
-    "FIDELITY_METRICS",
-    "register_fidelity",
-    "fidelity_metric",
-    "known_fidelity_metrics",
+    "MSE",
+    "PSNR",
+    "SSIM",
     "sanitize_images",
     "ssim_window",
     "mse",
@@ -36,50 +35,9 @@ __all__ = [
     "ssim",
 ]
 
-FidelityFn = Callable[[Tensor, Tensor], Tensor]
-
-#: name -> per-sample metric function; filled by :func:`register_fidelity`.
-FIDELITY_METRICS: dict[str, FidelityFn] = {}
-
 DATA_RANGE = 1.0
 SSIM_KERNEL_SIZE = 11
 SSIM_SIGMA = 1.5
-
-
-def register_fidelity(name: str) -> Callable[[FidelityFn], FidelityFn]:
-    """Decorator registering ``f(x[B,C,H,W], x_hat[B,C,H,W]) -> Tensor[B]`` as ``name``.
-
-    Raises:
-        ValueError: if ``name`` is already registered.
-    """
-
-    def deco(fn: FidelityFn) -> FidelityFn:
-        if name in FIDELITY_METRICS:
-            raise ValueError(f"fidelity metric {name!r} is already registered")
-        FIDELITY_METRICS[name] = fn
-        return fn
-
-    return deco
-
-
-def known_fidelity_metrics() -> list[str]:
-    """Names of the registered fidelity metrics and of the learned ones (:mod:`.learned`), sorted."""
-    from linksim.metrics.learned import LEARNED_METRICS
-
-    return sorted(set(FIDELITY_METRICS) | set(LEARNED_METRICS))
-
-
-def fidelity_metric(name: str) -> FidelityFn:
-    """The registered per-sample metric called ``name``.
-
-    Raises:
-        ValueError: unknown name; the message lists the known ones.
-    """
-    try:
-        return FIDELITY_METRICS[name]
-    except KeyError:
-        known = ", ".join(known_fidelity_metrics())
-        raise ValueError(f"unknown fidelity metric {name!r}; known: {known}") from None
 
 
 def sanitize_images(x_hat: Tensor) -> Tensor:
@@ -129,7 +87,6 @@ def ssim_window(height: int, width: int) -> tuple[int, float]:
     return k, sigma
 
 
-@register_fidelity("mse")
 def mse(x: Tensor, x_hat: Tensor) -> Tensor:
     """Per-sample mean squared error over C, H, W. ``[B,C,H,W] x2 -> [B]`` float64 (unit: data range^2)."""
     x, x_hat = _prepare(x, x_hat)
@@ -137,7 +94,6 @@ def mse(x: Tensor, x_hat: Tensor) -> Tensor:
     return d.square().flatten(1).mean(dim=1)
 
 
-@register_fidelity("psnr")
 def psnr(x: Tensor, x_hat: Tensor) -> Tensor:
     """Per-sample PSNR in dB (data range 1.0). ``[B,C,H,W] x2 -> [B]`` float64.
 
@@ -154,7 +110,6 @@ def psnr(x: Tensor, x_hat: Tensor) -> Tensor:
     )
 
 
-@register_fidelity("ssim")
 def ssim(x: Tensor, x_hat: Tensor) -> Tensor:
     """Per-sample SSIM (gaussian window, see :func:`ssim_window`; data range 1.0).
 
@@ -172,3 +127,11 @@ def ssim(x: Tensor, x_hat: Tensor) -> Tensor:
         reduction="none",
     )
     return val.to(torch.float64)
+
+
+MSE = Metric("mse", "mean squared error per pixel, data range 1", "function", unit="", higher_is_better=False,
+             scale="log", label="MSE", data="image", compute=mse)
+PSNR = Metric("psnr", "peak signal-to-noise ratio of the point's mean MSE (data range 1)", "function", unit="dB",
+              higher_is_better=True, interval="psnr_of_mean_mse", label="PSNR [dB]", data="image", compute=psnr)
+SSIM = Metric("ssim", "structural similarity (gaussian window, channels averaged)", "function",
+              higher_is_better=True, label="SSIM", data="image", compute=ssim)

@@ -25,8 +25,23 @@ from dataclasses import dataclass
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-#: the learned metrics, by scenario name
-LEARNED_METRICS = ("lpips", "clip_score", "fid", "caption_cer")
+from linksim.metrics.table import METRICS, Metric
+
+LPIPS = Metric("lpips", "LPIPS v0.1 (AlexNet) perceptual distance", "learned", higher_is_better=False,
+               label="LPIPS", data="image")
+CLIP_SCORE = Metric("clip_score", "CLIP score (0..100) of the reconstruction against the sent caption "
+                    "(clip_score/received: against the caption that arrived); codecs that send text",
+                    "learned", higher_is_better=True, label="CLIP score", data="image")
+FID = Metric("fid", "Frechet distance of CLIP image features, originals vs reconstructions of the point "
+             "(not comparable with Inception FIDs)", "learned", higher_is_better=False, aggregation="set",
+             interval="none", label="FID (CLIP features)", data="image")
+CAPTION_CER = Metric("caption_cer", "character error rate of the received caption against the sent one",
+                     "learned", higher_is_better=False, label="Caption CER", data="image")
+
+
+def learned_metric_names() -> tuple[str, ...]:
+    """Names of the metrics computed from ``metric_models`` (read from the metric table)."""
+    return tuple(n for n in METRICS.names() if METRICS[n].computed_by == "learned")
 #: which ``metric_models`` fields each needs
 NEEDS = {"lpips": ("lpips_backbone", "lpips_heads"), "clip_score": ("clip",), "fid": ("clip",), "caption_cer": ()}
 
@@ -127,7 +142,8 @@ def load_metrics(names: list[str], models: MetricModels, device: torch.device) -
 
     :raises linksim.pretrained.ModelUnavailable: one line naming the missing model.
     """
-    wanted = [n for n in names if n in LEARNED_METRICS]
+    learned = learned_metric_names()
+    wanted = [n for n in names if n in learned]
     loaded = LoadedMetrics(wanted, device)
     if "lpips" in wanted:
         from linksim.metrics.lpips import load_lpips

@@ -9,12 +9,14 @@ user's speed.
 
 from __future__ import annotations
 
-from typing import Callable, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from sionna.phy.channel import GenerateOFDMChannel, RayleighBlockFading
 from sionna.phy.channel import tr38901
+
+from linksim.registry import Registry
 
 from .ofdm import OFDMGrid
 
@@ -31,7 +33,8 @@ class ChannelParams(BaseModel):
         return self.name or self.default_label()
 
     def default_label(self) -> str:
-        return self.model
+        # a plugin named ``package.module:Class`` is labelled ``Class`` (labels become file names)
+        return self.model.rpartition(":")[2]
 
 
 class ChannelModel(torch.nn.Module):
@@ -67,27 +70,25 @@ class ChannelModel(torch.nn.Module):
         raise NotImplementedError
 
 
-CHANNELS: dict[str, type[ChannelModel]] = {}
+def _check_channel(obj: object) -> None:
+    if not (isinstance(obj, type) and issubclass(obj, ChannelModel)):
+        raise TypeError(f"expected a subclass of linksim.phy.channels.ChannelModel, got {obj!r}")
 
 
-def register_channel(name: str) -> Callable[[type[ChannelModel]], type[ChannelModel]]:
-    """Class decorator adding a channel model to :data:`CHANNELS` under ``name``."""
-
-    def wrap(cls: type[ChannelModel]) -> type[ChannelModel]:
-        if name in CHANNELS:
-            raise ValueError(f"channel model '{name}' registered twice")
-        CHANNELS[name] = cls
-        return cls
-
-    return wrap
+#: every channel model, by the name a scenario's ``channels[i].model`` gives (built-ins are
+#: linksim's ``linksim.channels`` entry points; plugins add theirs the same way, or are
+#: named ``package.module:Class``)
+CHANNELS: Registry[type[ChannelModel]] = Registry("channel model", "linksim.channels", check=_check_channel)
+register_channel = CHANNELS.register
 
 
 def channel_class(name: str) -> type[ChannelModel]:
-    """Look a channel model up by its scenario name."""
-    try:
-        return CHANNELS[name]
-    except KeyError:
-        raise ValueError(f"unknown channel model '{name}' (known: {', '.join(sorted(CHANNELS))})") from None
+    """The channel model registered as ``name``, or imported from ``package.module:Class``.
+
+    :raises linksim.errors.UnknownName: unknown name (the message lists the known ones).
+    :raises linksim.errors.PluginError: the plugin cannot be imported or is not a channel model.
+    """
+    return CHANNELS.resolve(name)
 
 
 def build_channel(params: ChannelParams, grid: OFDMGrid) -> ChannelModel:
@@ -113,7 +114,6 @@ class _SionnaChannel(ChannelModel):
         return self._generate(int(num_slots))
 
 
-@register_channel("awgn")
 class AWGNChannel(ChannelModel):
     """No fading: h = 1 on every resource element; only noise is added."""
 
@@ -126,7 +126,6 @@ class AWGNChannel(ChannelModel):
         return torch.ones(shape, dtype=torch.complex64, device=g.device)
 
 
-@register_channel("rayleigh")
 class RayleighChannel(_SionnaChannel):
     """Flat Rayleigh block fading: one CN(0, 1) coefficient per slot (Sionna RayleighBlockFading)."""
 
@@ -147,7 +146,6 @@ class _TR38901Params(ChannelParams):
         return f"{self.model}-{self.profile}"
 
 
-@register_channel("tdl")
 class TDLChannel(_SionnaChannel):
     """3GPP TR 38.901 tapped delay line (profiles A-E), single antenna at each end."""
 
@@ -166,7 +164,6 @@ class TDLChannel(_SionnaChannel):
         )
 
 
-@register_channel("cdl")
 class CDLChannel(_SionnaChannel):
     """3GPP TR 38.901 clustered delay line (profiles A-E), downlink, one omni antenna each end.
 
@@ -265,7 +262,6 @@ class _SystemLevelChannel(ChannelModel):
         return self._generate(int(num_slots))
 
 
-@register_channel("umi")
 class UMiChannel(_SystemLevelChannel):
     """3GPP TR 38.901 UMi-Street Canyon fading (Sionna ``tr38901.UMi``), path loss off."""
 
@@ -276,7 +272,6 @@ class UMiChannel(_SystemLevelChannel):
     _default_h_bs = 10.0
 
 
-@register_channel("uma")
 class UMaChannel(_SystemLevelChannel):
     """3GPP TR 38.901 UMa fading (Sionna ``tr38901.UMa``), path loss off."""
 

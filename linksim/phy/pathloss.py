@@ -38,8 +38,7 @@ FREQUENCY_RANGE = {"umi": (0.5e9, 100e9), "uma": (0.5e9, 100e9), "rma": (0.5e9, 
 MODEL_NAMES = {"free_space": "free space", "umi": "UMi", "uma": "UMa", "rma": "RMa"}
 
 
-class PathlossRangeError(ValueError):
-    """A distance, frequency or height outside a model's validity range."""
+from linksim.errors import PathlossRangeError  # noqa: E402  (re-exported)
 
 
 def free_space_db(distance_m: float, carrier_frequency_hz: float) -> float:

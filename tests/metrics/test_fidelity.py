@@ -7,15 +7,17 @@ import torch
 from torchmetrics.functional.image import structural_similarity_index_measure as tm_ssim
 
 from linksim.metrics.fidelity import (
-    fidelity_metric,
-    known_fidelity_metrics,
     mse,
     psnr,
-    register_fidelity,
     sanitize_images,
     ssim,
     ssim_window,
 )
+from linksim.metrics.table import METRICS
+
+
+def fidelity_metric(name):
+    return METRICS[name].compute
 
 
 def _images(b=4, c=1, h=28, w=28, seed=0):
@@ -25,13 +27,10 @@ def _images(b=4, c=1, h=28, w=28, seed=0):
     return x, (x + noise).clamp(0, 1)
 
 
-def test_registry():
-    assert {"mse", "psnr", "ssim"} <= set(known_fidelity_metrics())
-    assert fidelity_metric("psnr") is psnr
-    with pytest.raises(ValueError, match="known: .*mse"):
-        fidelity_metric("nope")
-    with pytest.raises(ValueError):
-        register_fidelity("mse")(lambda x, y: x)
+def test_image_metrics_are_in_the_table():
+    assert fidelity_metric("psnr") is psnr and fidelity_metric("mse") is mse and fidelity_metric("ssim") is ssim
+    for name in ("mse", "psnr", "ssim"):
+        assert METRICS[name].computed_by == "function" and METRICS[name].data == "image"
 
 
 def test_mse_psnr_by_hand():

@@ -29,16 +29,26 @@ from typing import ClassVar
 import torch
 from pydantic import Field, ValidationInfo, field_validator
 
-from linksim.data.multimodal import MultimodalBatch
+from linksim.data.multimodal import MultimodalBatch, frame_strips
 from linksim.phy.payload import IndexPayload
 
 from linksim.pretrained import ModelUnavailable
 
 from ..base import AnalogPayload, Codec, CodecContext, CodecParams, DigitalPayload, Message, ReceivedStreams, Transport
-from ..registry import register_codec
 from .config import MODALITIES
 from .foundation import FoundationModels
-from .metrics import reconstruction_metrics, text_accuracy
+from .metrics import (
+    AUDIO_MSE,
+    AUDIO_SIM,
+    PROBE_ACC,
+    SI_SDR,
+    TEXT_ACC,
+    TEXT_SIM,
+    VIDEO_SIM,
+    ProbeAccuracy,
+    reconstruction_metrics,
+    text_accuracy,
+)
 from .model import load_bridge_model, model_inputs, stored_config
 
 __all__ = ["DEFAULT_WEIGHTS", "BridgeCodec", "BridgeParams", "MultimodalReconstruction", "bridge_metrics", "weights_path"]
@@ -113,7 +123,6 @@ class MultimodalReconstruction:
     rates: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
 
 
-@register_codec("bridge")
 class BridgeCodec(Codec):
     """Bridge over the PHY: see the module docstring."""
 
@@ -121,6 +130,8 @@ class BridgeCodec(Codec):
     default_streams = {m: Transport(path="digital", modulation="qpsk", code_rate=0.5) for m in MODALITIES}
     analog_streams = frozenset(MODALITIES)
     multimodal = True
+    provides_metrics = ("psnr", "ssim", AUDIO_MSE, SI_SDR, TEXT_ACC, AUDIO_SIM, VIDEO_SIM, TEXT_SIM, PROBE_ACC)
+    default_metrics = ("ber", "bler", "psnr", "ssim", "audio_mse", "si_sdr", "text_acc", "probe_acc")
     #: results-row name of each metric of :func:`bridge_metrics` (the others keep theirs)
     ROW_NAMES: ClassVar[dict[str, str]] = {"text_accuracy": "text_acc"}
     #: similarity metric -> the params field naming its foundation model
@@ -141,13 +152,14 @@ class BridgeCodec(Codec):
             self.model = load_bridge_model(path, context.device, params.text_backbone).requires_grad_(False)
         except ModelUnavailable as e:
             # the codec is built before any point is simulated: stop there with the loader's one line
-            from linksim.runner import RunError
+            from linksim.errors import RunError
 
             raise RunError(str(e)) from None
         self.indices = IndexPayload(self.model.config.codebook_size)
         self.steps = self.model.config.time_steps()
         self.vocabulary = self.model.config.word_vocabulary()
         self.foundation = FoundationModels(params.audio_model, params.image_model, params.text_model, context.device)
+        self._probes: dict[int, list] = {}  # sample count -> fitted fold probes (the sent codes never change)
 
     def payload_bits(self) -> dict[str, int]:
         """Bits per sample of each digital stream: ``T_m * ceil(log2 K)``."""
@@ -241,6 +253,14 @@ class BridgeCodec(Codec):
             batch = replace(batch, tokens=self.vocabulary.encode(batch.captions, self.steps["text"]),
                             vocabulary=self.vocabulary)
         return {self.ROW_NAMES.get(k, k): v for k, v in bridge_metrics(self, batch, recon).items()}
+
+    def point_metrics(self, names: list[str]) -> dict[str, ProbeAccuracy]:
+        """``probe_acc``: a linear probe needs every sample of the point (scored at its end)."""
+        return {"probe_acc": ProbeAccuracy(self.code_features, self._probes)} if "probe_acc" in names else {}
+
+    def preview(self, rec: MultimodalReconstruction) -> torch.Tensor:
+        """Four evenly spaced frames of each clip side by side ``[B, C, H, 4W]`` (the sample grids)."""
+        return frame_strips(rec.frames)
 
     def decode(self, received: ReceivedStreams, sent: Message) -> MultimodalReconstruction:  # type: ignore[override]
         """Received bits / features per stream -> :class:`MultimodalReconstruction`."""

@@ -21,6 +21,53 @@ import torch
 from torchmetrics.functional.audio import scale_invariant_signal_distortion_ratio
 
 from linksim.metrics.fidelity import psnr, ssim
+from linksim.metrics.table import Metric
+
+# Bridge's own rows in the metric table (entry points of linksim); ``psnr`` and ``ssim`` are
+# the table's, which Bridge computes per frame itself
+AUDIO_MSE = Metric("audio_mse", "mean squared error per audio waveform (amplitude^2)", "codec",
+                   higher_is_better=False, scale="log", label="Audio MSE", data="multimodal")
+SI_SDR = Metric("si_sdr", "scale-invariant signal-to-distortion ratio of the audio", "codec", unit="dB",
+                higher_is_better=True, label="SI-SDR [dB]", data="multimodal")
+TEXT_ACC = Metric("text_acc", "fraction of the caption's tokens decoded right", "codec", higher_is_better=True,
+                  label="Text token accuracy", data="multimodal")
+AUDIO_SIM = Metric("audio_sim", "CLAP cosine similarity of received vs sent audio (params.audio_model)", "codec",
+                   higher_is_better=True, label="Audio similarity (CLAP)", data="multimodal")
+VIDEO_SIM = Metric("video_sim", "CLIP cosine similarity of received vs sent frames (params.image_model)", "codec",
+                   higher_is_better=True, label="Video similarity (CLIP)", data="multimodal")
+TEXT_SIM = Metric("text_sim", "BERT cosine similarity of received vs sent caption (params.text_model)", "codec",
+                  higher_is_better=True, label="Text similarity (BERT)", data="multimodal")
+PROBE_ACC = Metric("probe_acc", "accuracy of a linear probe fitted (5-fold) on the sent codes and applied to the "
+                   "received codes", "codec", higher_is_better=True, label="Linear-probe accuracy", data="multimodal")
+
+
+class ProbeAccuracy:
+    """``probe_acc`` over one point (a :class:`~linksim.codecs.base.PointMetric`): gathers the
+    sent and received code features and the labels of every batch, and scores at the end
+    with probes fitted on the sent features (fitted once per sample count, cached in ``cache``:
+    the sent codes of a codec are the same at every point)."""
+
+    def __init__(self, features, cache: dict) -> None:
+        self._features = features  # streams -> [B, F] (BridgeCodec.code_features)
+        self._cache = cache
+        self._parts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+
+    def update(self, x, sent, received, rec) -> None:
+        if x.labels is None:
+            return
+        from linksim.codecs.base import AnalogPayload
+
+        clean = {m: p.values if isinstance(p, AnalogPayload) else p.bits for m, p in sent.items()}
+        self._parts.append((self._features(clean).cpu(), self._features(received).cpu(), x.labels.cpu()))
+
+    def compute(self) -> torch.Tensor | None:
+        if not self._parts:  # no labels: no probe, no row
+            return None
+        clean, rx, labels = (torch.cat(p) for p in zip(*self._parts))
+        key = int(labels.shape[0])
+        if key not in self._cache:
+            self._cache[key] = fit_fold_probes(clean, labels)
+        return score_fold_probes(self._cache[key], rx, labels)
 
 __all__ = ["audio_mse", "code_features", "cross_fitted_probe", "fit_fold_probes", "score_fold_probes", "linear_probe_accuracy", "reconstruction_metrics", "si_sdr", "text_accuracy", "video_psnr",
            "video_ssim"]

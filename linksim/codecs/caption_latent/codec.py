@@ -45,7 +45,6 @@ from ..base import (
     Reconstruction,
     Transport,
 )
-from ..registry import register_codec
 from .models import LatentGeometry, captioner, latent_diffusion, latent_geometry, model_dtype
 from .modes import MODE_STREAMS, Mode, sends_latent
 
@@ -83,7 +82,6 @@ class CaptionLatentParams(CodecParams):
         return int(self.num_inference_steps * self.strength)
 
 
-@register_codec("caption_latent")
 class CaptionLatentCodec(Codec):
     """BLIP caption + Stable Diffusion latent (see the module docstring)."""
 
@@ -103,7 +101,7 @@ class CaptionLatentCodec(Codec):
         self.geometry: LatentGeometry = latent_geometry(params.pipeline)
         f = self.geometry.downsampling
         if c not in (1, 3) or h % f or w % f:
-            from linksim.scenario import ScenarioError
+            from linksim.errors import ScenarioError
 
             raise ScenarioError([f"data.image_size: caption_latent needs RGB or grey images whose sides are multiples "
                                  f"of {f} (the VAE downsamples by {f}); got {c}x{h}x{w}"])

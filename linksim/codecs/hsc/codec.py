@@ -54,7 +54,7 @@ from ..base import (
     Transport,
 )
 from ..image_compression import compress_jpeg2000
-from ..registry import codec_class, register_codec
+from ..registry import codec_class
 from .cr import (
     complementary_basis,
     complementary_representation,
@@ -123,7 +123,6 @@ class HSCParams(CodecParams):
         return self
 
 
-@register_codec("hsc")
 class HSCCodec(Codec):
     """Hybrid semantic + complementary representation (see the module docstring)."""
 

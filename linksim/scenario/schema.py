@@ -1,49 +1,27 @@
-"""Scenario files: the YAML schema (pydantic, strict) and loading.
+"""The scenario schema: one strict pydantic model per section of a scenario file.
 
 This schema is a contract with users outside the team (see DESIGN.md): every field
-keeps its meaning; unknown keys are errors. Each problem is reported on one line that
-names the field path, e.g. ``codecs[1].streams.data.code_rate: must be in (0, 1]``.
+keeps its meaning; unknown keys are errors. The field descriptions are the scenario
+reference (``docs/scenario-reference.md`` is generated from them).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from linksim.codecs import StreamOverride, Transport, codec_class
+from linksim.codecs import StreamOverride, Transport
 from linksim.codecs.base import CodecParams
-from linksim.metrics.fidelity import known_fidelity_metrics
 from linksim.metrics.learned import MetricModels
-from linksim.phy.channels import ChannelParams, channel_class
+from linksim.phy.channels import ChannelParams
 from linksim.phy.code_blocks import DEFAULT_MAX_BLOCK_BITS
 
-LINK_METRICS = ("ber", "bler")
-#: per-sample metrics of multimodal codecs (bridge): video frames, audio, caption tokens,
-#: foundation-model similarities, and the linear probe on received codes
-MULTIMODAL_METRICS = ("psnr", "ssim", "audio_mse", "si_sdr", "text_acc", "audio_sim", "video_sim", "text_sim",
-                      "probe_acc")
-#: what a multimodal scenario reports when it lists no metrics
-MULTIMODAL_DEFAULT_METRICS = ["ber", "bler", "psnr", "ssim", "audio_mse", "si_sdr", "text_acc", "probe_acc"]
+#: what a scenario reports when it lists no ``metrics`` (and its codecs declare no defaults)
+DEFAULT_METRICS = ("ber", "bler", "mse", "psnr", "ssim")
 MAX_SNR_POINTS = 1000
-MAX_YAML_ALIASES = 100
-MAX_YAML_NODES = 100_000  # after expanding aliases; the shipped scenarios have a few hundred
-MAX_YAML_DEPTH = 50
-
-
-class ScenarioError(ValueError):
-    """An invalid scenario: ``problems`` holds one ``"field.path: message"`` line each."""
-
-    def __init__(self, problems: list[str]) -> None:
-        # a value quoted in a message may hold a newline (or another line break): escape it,
-        # so that each problem stays on its one line
-        self.problems = ["".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in p)
-                         for p in problems]
-        super().__init__("\n".join(problems))
 
 
 class _Strict(BaseModel):
@@ -305,7 +283,8 @@ class Scenario(_Strict):
     budget: BudgetSection = Field(default_factory=BudgetSection)
     link_budget: LinkBudgetSection | None = None
     codecs: list[CodecSection] = Field(min_length=1, max_length=100)
-    metrics: list[str] = Field(default_factory=lambda: ["ber", "bler", "mse", "psnr", "ssim"], max_length=100)
+    metrics: list[str] = Field(default_factory=lambda: list(DEFAULT_METRICS), max_length=100,
+                               description="metrics to report: names from `linksim list` or package.module:METRIC")
     targets: dict[str, float] = Field(default_factory=dict, max_length=100,
                                       description="fidelity targets, e.g. {psnr: 25}: the range table reports where each is met")
     metric_models: MetricModels = Field(default_factory=MetricModels,
@@ -315,6 +294,7 @@ class Scenario(_Strict):
     _channels: list[ChannelParams] = []
     _codec_params: list[CodecParams] = []
     _transports: list[dict[str, Transport]] = []
+    _metric_names: list[str] = []
 
     @field_validator("name")
     @classmethod
@@ -333,10 +313,7 @@ class Scenario(_Strict):
     @field_validator("metrics")
     @classmethod
     def _metrics(cls, v: list[str]) -> list[str]:
-        known = list(dict.fromkeys(list(LINK_METRICS) + known_fidelity_metrics() + list(MULTIMODAL_METRICS)))
-        bad = [m for m in v if m not in known]
-        if bad:
-            raise ValueError(f"unknown metric(s) {bad} (known: {', '.join(known)})")
+        # names are checked against the metric table by validate_scenario (plugins may add some)
         return list(dict.fromkeys(v))
 
     # -- resolved views ----------------------------------------------------------------
@@ -351,6 +328,11 @@ class Scenario(_Strict):
     @property
     def transports(self) -> list[dict[str, Transport]]:
         return self._transports
+
+    @property
+    def metric_names(self) -> list[str]:
+        """The metrics as named in results (a ``package.module:METRIC`` entry by its metric's name)."""
+        return self._metric_names or list(self.metrics)
 
     def snr_points(self) -> list[float]:
         return self.sweep.snr_points()
@@ -381,296 +363,3 @@ class Scenario(_Strict):
         return budget_channel_uses(b.bandwidth_hz, b.duration_s, data_per_slot, o.fft_size, o.subcarrier_spacing_hz, slot_s)
 
 
-def _loc(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif re.fullmatch(r"[\w+/-]+", str(part)):
-            out += ("." if out else "") + str(part)
-        else:  # an empty key, or one with spaces, dots, colons...: quoted, so that it shows
-            out += f"[{str(part)!r}]"
-    return out
-
-
-#: the names pydantic gives the branches of a union in an error's location (``d.int``, ``d.literal['auto']``)
-_UNION_BRANCH = re.compile(r"int|float|str|bool|none|(literal|dict|tuple|set)\[.*\]")
-
-
-def _problems(err: ValidationError, prefix: tuple = ()) -> list[str]:
-    by_field: dict[str, list[str]] = {}
-    for e in err.errors():
-        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and (
-            p.startswith(("function-", "list[", "tagged-union"))
-            or (e["type"] != "extra_forbidden" and _UNION_BRANCH.fullmatch(p)))))
-        msg = e["msg"]
-        if e["type"] == "extra_forbidden":
-            msg = "unknown field"
-        elif e["type"] == "missing":
-            msg = "missing required field"
-        msg = msg.removeprefix("Value error, ")
-        messages = by_field.setdefault(_loc(prefix + loc) or "(top level)", [])
-        if msg not in messages:
-            messages.append(msg)
-    # a union's branches fail together: one line per field, the alternatives joined
-    return [f"{field}: {'; or: '.join(messages)}" for field, messages in by_field.items()]
-
-
-def validate_scenario(raw: Any, base_dir: Path | None = None) -> Scenario:
-    """Validate a parsed YAML document; return the resolved :class:`Scenario`.
-
-    :param raw: the parsed YAML (a mapping).
-    :param base_dir: folder of the scenario file; relative ``folder:`` / ``mnist:`` paths
-        in ``data.source`` are resolved against it.
-    :raises ScenarioError: listing every problem found, one line each.
-    """
-    if not isinstance(raw, dict):
-        raise ScenarioError([f"(top level): expected a mapping of sections, got {type(raw).__name__}"])
-    try:
-        sc = Scenario.model_validate(raw)
-    except ValidationError as e:
-        raise ScenarioError(_problems(e)) from None
-    problems: list[str] = []
-
-    channels, labels = [], []
-    for i, ch in enumerate(sc.channels):
-        if not isinstance(ch, dict):
-            problems.append(f"channels[{i}]: expected a mapping like {{model: awgn}}")
-            continue
-        model = ch.get("model")
-        if model is None:
-            problems.append(f"channels[{i}].model: missing required field")
-            continue
-        if not isinstance(model, str):
-            problems.append(f"channels[{i}].model: must be a string")
-            continue
-        try:
-            cls = channel_class(str(model))
-            params = cls.Params.model_validate(ch)
-        except ValidationError as e:
-            problems += _problems(e, ("channels", i))
-            continue
-        except ValueError as e:
-            problems.append(f"channels[{i}].model: {e}")
-            continue
-        if params.model in ("umi", "uma"):  # geometry defaults from the link budget
-            lb = sc.link_budget
-            fill = {}
-            if params.carrier_frequency_hz is None:
-                fill["carrier_frequency_hz"] = lb.carrier_frequency_hz if lb is not None else 3.5e9
-            if params.los is None:
-                fill["los"] = lb.pathloss.los if lb is not None else False
-            if params.h_bs_m is None and lb is not None and lb.pathloss.model == params.model:
-                fill["h_bs_m"] = lb.pathloss.h_bs_m
-            params = params.model_copy(update=fill)
-            if sc.is_distance_sweep():
-                bad = [d for d in sc.sweep.distance_points() if not 10.0 <= d <= 5000.0]
-                if bad:
-                    problems.append(f"channels[{i}]: {params.model} fading is defined for distances in [10, 5000] m, "
-                                    f"the sweep has {bad}")
-        channels.append(params)
-        label = params.label()
-        if label in labels:
-            problems.append(f"channels[{i}]: label '{label}' is used twice; give one a 'name'")
-        labels.append(label)
-
-    codec_params, transports, names = [], [], []
-    for i, c in enumerate(sc.codecs):
-        if c.name in names:
-            problems.append(f"codecs[{i}].name: '{c.name}' is used twice")
-        names.append(c.name)
-        try:
-            cls = codec_class(c.type)
-        except ValueError as e:
-            problems.append(f"codecs[{i}].type: {e}")
-            continue
-        try:
-            codec_params.append(cls.Params.model_validate(c.params))
-        except ValidationError as e:
-            problems += _problems(e, ("codecs", i, "params"))
-        try:
-            transports.append(cls.resolve_transports(dict(c.streams)))
-        except ValueError as e:
-            problems.append(f"codecs[{i}].streams: {e}")
-
-    if sc.is_distance_sweep():
-        if sc.link_budget is None:
-            problems.append("sweep.distance_m: a distance sweep needs a link_budget section")
-        else:
-            pl = sc.link_budget.pathloss.model_object()
-            for d in sc.sweep.distance_points():
-                try:
-                    pl.check_distance(d)
-                except ValueError as e:
-                    problems.append(f"sweep.distance_m: {e}")
-    for name in sc.targets:
-        if name in LINK_METRICS or name not in known_fidelity_metrics():
-            problems.append(f"targets.{name}: not a fidelity metric (known: {', '.join(known_fidelity_metrics())})")
-        elif name not in sc.metrics:
-            problems.append(f"targets.{name}: add '{name}' to metrics to have it measured")
-    if sc.budget.bandwidth_hz is not None and sc.budget_channel_uses() < 1:
-        problems.append("budget: bandwidth_hz x duration_s give less than one resource element "
-                        "(duration shorter than a slot, or bandwidth narrower than a subcarrier)")
-
-    sc, more = _check_modalities(sc, codec_params)
-    problems += more
-
-    if sc.sweep.snr_type == "ebn0":
-        for i, t in enumerate(transports):
-            for s, tr in t.items():
-                if tr.path == "analog":
-                    problems.append(f"codecs[{i}].streams.{s}.path: Eb/N0 is undefined for analog streams; use sweep.snr_type: esn0")
-
-    source = sc.data.source
-    for kind in ("folder:", "mnist:", "triples:", "vggsound:", "coco:"):
-        if source.startswith(kind):
-            folder = source[len(kind):]
-            split = ""
-            if kind in ("mnist:", "vggsound:", "coco:") and folder.endswith((":train", ":test", ":val")):
-                folder, split = folder.rsplit(":", 1)
-                split = ":" + split
-            path = Path(folder).expanduser()
-            if not path.is_absolute() and base_dir is not None:
-                path = (base_dir / path).resolve()
-            if not path.is_dir():
-                problems.append(f"data.source: folder '{folder}' does not exist (resolved to {path})")
-            else:
-                sc = sc.model_copy(update={"data": sc.data.model_copy(update={"source": f"{kind}{path}{split}"})})
-
-    if problems:
-        raise ScenarioError(problems)
-    sc._channels = channels
-    sc._codec_params = codec_params
-    sc._transports = transports
-    return sc
-
-
-def _check_modalities(sc: Scenario, codec_params: list[CodecParams]) -> tuple[Scenario, list[str]]:
-    """Data and codecs must agree on what a sample is: images (image codecs, image metrics) or
-    (video, audio, text) samples (multimodal codecs, :data:`MULTIMODAL_METRICS`). A multimodal
-    scenario without ``metrics`` gets :data:`MULTIMODAL_DEFAULT_METRICS`."""
-    from linksim.data import is_multimodal_source
-
-    problems = []
-    multimodal = is_multimodal_source(sc.data.source)
-    if multimodal and "metrics" not in sc.model_fields_set:
-        sc = sc.model_copy(update={"metrics": list(MULTIMODAL_DEFAULT_METRICS)})
-    for i, c in enumerate(sc.codecs):
-        try:
-            cls = codec_class(c.type)
-        except ValueError:
-            continue  # reported with the codec
-        if multimodal and not cls.multimodal:
-            problems.append(f"codecs[{i}].type: '{c.type}' codes images, but data.source '{sc.data.source}' gives "
-                            "(video, audio, text) samples: use a multimodal codec (bridge) or an image source")
-        elif cls.multimodal and not multimodal:
-            problems.append(f"codecs[{i}].type: '{c.type}' needs (video, audio, text) samples, but data.source "
-                            f"'{sc.data.source}' gives images: use digits-av, triples:<dir>, vggsound:<dir> or coco:<dir>")
-    aligned = len(codec_params) == len(sc.codecs)  # else a codec's params are invalid, already reported
-    for i, (c, params) in enumerate(zip(sc.codecs, codec_params if aligned else [])):
-        if not codec_class(c.type).multimodal:
-            continue
-        for field_name, message in codec_class(c.type).metric_problems(params, sc.metrics).items():
-            problems.append(f"codecs[{i}].params.{field_name}: {message}")
-    allowed = set(LINK_METRICS) | set(MULTIMODAL_METRICS) if multimodal else \
-        set(LINK_METRICS) | set(known_fidelity_metrics())
-    bad = [m for m in sc.metrics if m not in allowed]
-    if bad:
-        what = "(video, audio, text) samples" if multimodal else "images"
-        problems.append(f"metrics: {bad} do not apply to the {what} of data.source '{sc.data.source}' "
-                        f"(use: {', '.join(m for m in (*LINK_METRICS, *(MULTIMODAL_METRICS if multimodal else known_fidelity_metrics())))})")
-    return sc, problems
-
-
-class _GuardedLoader(yaml.SafeLoader):
-    """SafeLoader that refuses documents with many aliases (YAML 'billion laughs' bombs)."""
-
-    def __init__(self, stream) -> None:
-        super().__init__(stream)
-        self._aliases = 0
-
-    def compose_node(self, parent, index):
-        if self.check_event(yaml.AliasEvent):
-            self._aliases += 1
-            if self._aliases > MAX_YAML_ALIASES:
-                raise ScenarioError([f"(top level): more than {MAX_YAML_ALIASES} YAML aliases; refusing a possible alias bomb"])
-        return super().compose_node(parent, index)
-
-
-def _check_expanded_size(node: yaml.Node | None) -> None:
-    """Refuse a composed document that nests deeper than :data:`MAX_YAML_DEPTH` or expands
-    (aliases followed) to more than :data:`MAX_YAML_NODES` nodes.
-
-    A few dozen aliases suffice for a 'billion laughs' bomb (9 levels of 9 aliases each):
-    counting aliases alone does not stop it. Sizes are memoised per node, so this costs one
-    visit of each distinct node however large the expansion.
-    """
-    sizes: dict[int, int] = {}
-
-    def size(n: yaml.Node, depth: int) -> int:
-        if depth > MAX_YAML_DEPTH:
-            raise ScenarioError([f"(file): nested deeper than {MAX_YAML_DEPTH} levels"])
-        if id(n) in sizes:
-            return sizes[id(n)]
-        if isinstance(n, yaml.SequenceNode):
-            total = 1 + sum(size(c, depth + 1) for c in n.value)
-        elif isinstance(n, yaml.MappingNode):
-            total = 1 + sum(size(k, depth + 1) + size(v, depth + 1) for k, v in n.value)
-        else:
-            total = 1
-        if total > MAX_YAML_NODES:
-            raise ScenarioError([f"(top level): more than {MAX_YAML_NODES} values once aliases are expanded; "
-                                 "refusing a possible alias bomb"])
-        sizes[id(n)] = total
-        return total
-
-    if node is not None:
-        size(node, 0)
-
-
-def parse_yaml(text: str, origin: str = "scenario") -> Any:
-    """Parse YAML text safely; a syntax error becomes a one-line :class:`ScenarioError`.
-
-    Alias bombs and documents nested deeper than :data:`MAX_YAML_DEPTH` are refused
-    before any Python object is built.
-    """
-    loader = None
-    try:
-        loader = _GuardedLoader(text)  # the reader refuses control characters here already
-        node = loader.get_single_node()
-        _check_expanded_size(node)
-        return loader.construct_document(node) if node is not None else None
-    except RecursionError:  # the composer recurses once per nesting level
-        raise ScenarioError([f"(file): {origin} nests too deeply (more than {MAX_YAML_DEPTH} levels)"]) from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ScenarioError([f"(file): {origin} is not valid YAML{where}: {problem}"]) from None
-    finally:
-        if loader is not None:
-            loader.dispose()
-
-
-def load_scenario(path: str | Path) -> Scenario:
-    """Read, parse and validate a scenario file.
-
-    :raises ScenarioError: unreadable file, invalid YAML, or invalid scenario.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError([f"(file): {path} does not exist"]) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ScenarioError([f"(file): cannot read {path}: {e}"]) from None
-    return validate_scenario(parse_yaml(text, str(path)), base_dir=path.parent)
-
-
-def scenario_to_yaml(sc: Scenario) -> str:
-    """The resolved scenario (defaults filled in) as YAML, for the run folder."""
-    data = sc.model_dump(mode="json")
-    data["channels"] = [p.model_dump(mode="json") for p in sc.channel_params] or data["channels"]
-    for c, p in zip(data["codecs"], sc.codec_params):
-        c["params"] = p.model_dump(mode="json")
-    return yaml.safe_dump(data, sort_keys=False)

@@ -1,0 +1,113 @@
+"""What a finished sweep writes: results.csv, the figures, the sample grids, and range.csv."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from linksim.data import ImageDataset
+from linksim.data.multimodal import MultimodalBatch
+from linksim.metrics.table import metric_info
+from linksim.results import PointResult
+from linksim.scenario import Scenario
+
+RANGE_COLUMNS = ["codec", "channel", "metric", "target", "max_distance_m", "snr_db", "value"]
+
+
+def meets(metric: str, value: float | None, target: float) -> bool:
+    """Whether ``value`` of ``metric`` meets ``target`` (``<=`` where lower is better, per the metric table)."""
+    return metric_info(metric).meets(value, target)
+
+
+def range_rows(sc: Scenario, rows: list[dict]) -> list[dict]:
+    """The maximum range of every codec x channel x target of a distance sweep.
+
+    ``max_distance_m`` is the largest swept distance [m] at which the codec fits the
+    bandwidth budget (no ``infeasible`` row of value 1) and its fidelity meets the
+    target; None when no distance does. ``snr_db`` and ``value`` are that point's.
+    """
+    infeasible = {(r["codec"], r["channel"], r.get("distance_m")) for r in rows
+                  if r["metric"] == "infeasible" and r["value"] == 1.0}
+    pairs = list(dict.fromkeys((r["codec"], r["channel"]) for r in rows))
+    out = []
+    for codec, channel in pairs:
+        for metric, target in sc.targets.items():
+            best = None
+            for r in rows:
+                if (r["codec"], r["channel"], r["metric"]) != (codec, channel, metric):
+                    continue
+                if (codec, channel, r.get("distance_m")) in infeasible or not meets(metric, r["value"], target):
+                    continue
+                if best is None or r["distance_m"] > best["distance_m"]:
+                    best = r
+            out.append({"codec": codec, "channel": channel, "metric": metric, "target": target,
+                        "max_distance_m": best["distance_m"] if best else None,
+                        "snr_db": best["snr_db"] if best else None, "value": best["value"] if best else None})
+    return out
+
+
+def write_range_csv(rows: list[dict], path: Path) -> None:
+    """``range.csv``: columns :data:`RANGE_COLUMNS`; an empty ``max_distance_m`` means never met."""
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(RANGE_COLUMNS)
+        for r in rows:
+            w.writerow(["" if r[c] is None else (f"{r[c]:.6g}" if isinstance(r[c], float) else r[c]) for c in RANGE_COLUMNS])
+
+
+def result_rows(sc: Scenario, results: list[PointResult]) -> list[dict]:
+    """Tidy rows of every point, in sweep order."""
+    return [row for r in results for row in r.rows(sc.metric_names)]
+
+
+def write_outputs(sc: Scenario, dataset: ImageDataset | MultimodalBatch, results: list[PointResult],
+                  out_dir: Path) -> list[Path]:
+    """results.csv, plots/*.png and samples/*.png from the finished points."""
+    from linksim.runner.simulation import SAMPLES_PER_GRID
+    from linksim.plots import plot_fidelity_vs_load, plot_results, save_sample_grid
+    from linksim.results import write_csv
+
+    rows = result_rows(sc, results)
+    write_csv(rows, out_dir / "results.csv")
+    written = [out_dir / "results.csv"]
+    written += plot_results(rows, out_dir / "plots")
+    originals = dataset.previews(SAMPLES_PER_GRID)
+    by_pair: dict[tuple[str, str], list[PointResult]] = {}
+    for r in results:
+        if r.samples is not None:
+            by_pair.setdefault((r.key.codec, r.key.channel), []).append(r)
+    for (codec, channel), points in by_pair.items():
+        recon = {r.key.label(): torch.from_numpy(r.samples) for r in points}
+        path = out_dir / "samples" / f"{codec}__{channel}.png"
+        written.append(save_sample_grid(originals[: len(points[0].samples)], recon, path, title=f"{codec} over {channel}"))
+    series = {c.name: c.series for c in sc.codecs if c.series}
+    written += plot_fidelity_vs_load(rows, series, out_dir / "plots")
+    written += _save_series_grids(results, series, originals, out_dir / "samples")
+    return written
+
+
+def _save_series_grids(results: list[PointResult], series: dict[str, str], originals: torch.Tensor,
+                       folder: Path) -> list[Path]:
+    """One grid per series x channel x SNR (or distance): the series' codecs side by side
+    (e.g. X̂ and X̃ of HSC for several d, the paper's Fig. 5)."""
+    from linksim.plots import safe_filename, save_sample_grid
+
+    groups: dict[tuple, dict[str, np.ndarray]] = {}
+    for r in results:
+        if r.samples is not None and r.key.codec in series:
+            where = (series[r.key.codec], r.key.channel, r.key.snr_db, r.key.distance_m)
+            groups.setdefault(where, {})[r.key.codec] = r.samples
+    written = []
+    for (name, channel, snr, dist), recon in groups.items():
+        if len(recon) < 2:
+            continue
+        at = f"{dist:g}m" if dist is not None else f"{snr:g}dB"
+        n = min(len(v) for v in recon.values())
+        written.append(save_sample_grid(originals[:n], {c: torch.from_numpy(v[:n]) for c, v in recon.items()},
+                                        folder / f"{safe_filename(name)}__{channel}__{at}.png", title=f"{name} over {channel} @ {at}"))
+    return written
+
+

@@ -1,0 +1,222 @@
+"""The simulation of a scenario, built once: data, grid, channels, codecs, and the links they share.
+
+:class:`Simulation` knows no particular codec: it builds every codec through the registry
+with a :class:`~linksim.codecs.base.CodecContext` whose ``channel_uses`` answers for the
+scenario's grid, and runs points through :func:`linksim.runner.point.simulate_point`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import sionna
+import torch
+
+import linksim
+from linksim.codecs import AnalogPayload, Codec, CodecContext, Transport, codec_class
+from linksim.data import DataError, ImageDataset, load_dataset
+from linksim.data.multimodal import MultimodalBatch
+from linksim.errors import RunError
+from linksim.metrics.learned import LoadedMetrics
+from linksim.phy.analog_link import AnalogLink
+from linksim.phy.channels import ChannelModel, build_channel
+from linksim.phy.digital_link import DigitalLink, plan_digital_payload
+from linksim.phy.modulation import bits_per_symbol
+from linksim.phy.ofdm import OFDMGrid
+from linksim.phy.snr import noise_variance
+from linksim.phy.transceiver import OFDMTransceiver
+from linksim.results import PointKey, PointResult
+from linksim.scenario import Scenario
+
+SAMPLES_PER_GRID = 8
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is a RunError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RunError(f"device: '{name}' requested but no CUDA device is available (use device: auto or cpu)")
+    return dev
+
+
+def point_seed(scenario_seed: int, key: PointKey) -> int:
+    """Seed of one point: depends only on the scenario seed and the point itself."""
+    text = f"{scenario_seed}|{key.codec}|{key.channel}|{key.snr_db!r}"
+    if key.distance_m is not None:
+        text += f"|{key.distance_m!r}m"
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") % (2**63)
+
+
+def versions() -> dict[str, str]:
+    return {"linksim": linksim.__version__, "torch": torch.__version__, "sionna": sionna.__version__}
+
+
+def grid_of(sc: Scenario, device: torch.device | str = "cpu") -> OFDMGrid:
+    """The OFDM grid of a scenario's ``phy.ofdm`` section on ``device``."""
+    o = sc.phy.ofdm
+    return OFDMGrid(o.fft_size, o.num_ofdm_symbols, o.subcarrier_spacing_hz, o.cyclic_prefix_length,
+                    o.pilot_ofdm_symbol_indices, device=str(device))
+
+
+def channel_uses_fn(transports: dict[str, Transport], grid: OFDMGrid, max_block_bits: int) -> Callable[[str, int], int]:
+    """``f(stream, payload_bits) -> data resource elements per sample`` of a codec's streams on
+    ``grid`` (analog streams: ``payload_bits`` counts real values, two per resource element)."""
+
+    def channel_uses(stream: str, payload_bits: int) -> int:
+        t = transports[stream]
+        if t.path == "analog":
+            return math.ceil(payload_bits / 2)
+        plan = plan_digital_payload(int(payload_bits), t.code_rate, bits_per_symbol(t.modulation), max_block_bits,
+                                    grid.data_symbols_per_slot)
+        return plan.channel_uses
+
+    return channel_uses
+
+
+@dataclass
+class Simulation:
+    """Everything a scenario needs, built once: data, grid, channels, codecs, links.
+
+    ``dataset`` is an :class:`ImageDataset` (image codecs) or a :class:`MultimodalBatch`
+    (multimodal codecs; the scenario schema keeps the two apart).
+    """
+
+    scenario: Scenario
+    device: torch.device
+    dataset: ImageDataset | MultimodalBatch
+    grid: OFDMGrid
+    channels: dict[str, ChannelModel]
+    codecs: dict[str, Codec]
+    _links: dict[tuple, torch.nn.Module] = field(default_factory=dict)
+    _learned: LoadedMetrics | None = None  # learned metrics' models, loaded by the first run_point
+
+    @classmethod
+    def build(cls, sc: Scenario, device: torch.device | None = None) -> "Simulation":
+        device = device or resolve_device(sc.device)
+        d = sc.data
+        dataset = load_dataset(d.source, d.num_samples, d.image_size, seed=sc.seed)
+        grid = grid_of(sc, device)
+        channels = {p.label(): build_channel(p, grid) for p in sc.channel_params}
+        codecs = {}
+        sample_shape = dataset.sample_shape  # a multimodal sample's (C, H, W) is one video frame's
+        for section, params, transports in zip(sc.codecs, sc.codec_params, sc.transports):
+            ctx = CodecContext(
+                device=device,
+                sample_shape=sample_shape,
+                channel_uses=channel_uses_fn(transports, grid, sc.phy.max_code_block_bits),
+                budget_channel_uses=sc.budget_channel_uses(),
+                seed=sc.seed,
+                max_block_bits=sc.phy.max_code_block_bits,
+            )
+            codecs[section.name] = codec_class(section.type)(params, transports, ctx).to(device)
+            try:
+                codecs[section.name].check_data(dataset)
+            except ValueError as e:  # before any point: one line naming the source and the codec
+                raise DataError(f"data.source {d.source!r}: codec '{section.name}': {e}") from None
+        return cls(sc, device, dataset, grid, channels, codecs)
+
+    def points(self) -> list[PointKey]:
+        """Every sweep point: codec x channel x SNR (or distance, with the link budget's SNR)."""
+        sweep = self.scenario.sweep_points()
+        return [PointKey(c, ch, snr, d) for c in self.codecs for ch in self.channels for snr, d in sweep]
+
+    def fingerprint(self, key: PointKey) -> str:
+        """Digest of every scenario part (and plugin's code) that determines the numbers of ``key``."""
+        from linksim.runner.fingerprint import point_fingerprint
+
+        return point_fingerprint(self, key)
+
+    def link(self, channel: str, t: Transport) -> torch.nn.Module:
+        """The (cached) link a stream with transport ``t`` takes over ``channel``."""
+        key = (channel,) + t.link_key()
+        if key not in self._links:
+            transceiver = OFDMTransceiver(self.grid, self.channels[channel], self.scenario.phy.csi)
+            if t.path == "analog":
+                self._links[key] = AnalogLink(transceiver)
+            else:
+                phy = self.scenario.phy
+                self._links[key] = DigitalLink(transceiver, t.modulation, t.code_rate, t.ldpc_iterations,
+                                               decoder=phy.resolved_decoder(self.device.type),
+                                               max_block_bits=phy.max_code_block_bits,
+                                               cn_update=phy.ldpc_cn_update, schedule=phy.ldpc_schedule)
+        return self._links[key]
+
+    def noise(self, snr_db: float, t: Transport) -> float:
+        """N0 for a stream with transport ``t`` at the scenario's ``snr_db``."""
+        sc = self.scenario.sweep
+        if sc.snr_type == "esn0" or t.path == "analog":
+            return noise_variance(snr_db)
+        return noise_variance(snr_db, "ebn0", bits_per_symbol(t.modulation), t.code_rate)
+
+    def max_samples(self) -> int:
+        """Samples a point draws at most: ``sweep.max_samples`` or the data set's size."""
+        return self.scenario.sweep.max_samples or len(self.dataset)
+
+    def batches(self):
+        """``(start, x)`` batches for one point: the data set in order, cycled up to max_samples
+        (``x``: images ``[B, C, H, W]`` or a :class:`MultimodalBatch`)."""
+        bs, left = self.scenario.data.batch_size, self.max_samples()
+        while left > 0:
+            for start, x in self.dataset.batches(bs):
+                if left <= 0:
+                    return
+                x = x.select(slice(0, left)) if isinstance(x, MultimodalBatch) else x[:left]
+                left -= len(x)
+                yield start, x
+
+    def _target_reached(self, result: PointResult) -> bool:
+        sw = self.scenario.sweep
+        if not result.links:
+            return False
+        bit_errors = sum(c.bit_errors for c in result.links.values())
+        block_errors = sum(c.block_errors for c in result.links.values())
+        return (sw.target_bit_errors is not None and bit_errors >= sw.target_bit_errors) or (
+            sw.target_block_errors is not None and block_errors >= sw.target_block_errors
+        )
+
+    @torch.no_grad()
+    def load_models(self) -> LoadedMetrics:
+        """Every model of every codec and learned metric, once, before any point is simulated
+        (a missing model stops the run with one line)."""
+        if self._learned is None:
+            from linksim.errors import ModelUnavailable
+            from linksim.metrics.learned import load_metrics
+
+            try:
+                for c in self.codecs.values():
+                    c.load_models()
+                self._learned = load_metrics(self.scenario.metric_names, self.scenario.metric_models, self.device)
+            except ModelUnavailable as e:
+                raise RunError(str(e)) from None
+        return self._learned
+
+    def run_point(self, key: PointKey, on_batch: Callable[[], None] = lambda: None) -> PointResult:
+        """Simulate one point (``on_batch`` is called after each batch); see
+        :func:`linksim.runner.point.simulate_point`."""
+        from linksim.runner.point import simulate_point
+
+        return simulate_point(self, key, on_batch)
+
+
+def required_channel_uses(codec: Codec, sent: dict) -> torch.Tensor:
+    """Data resource elements ``[B]`` (int64) each sample of an encoded batch needs, before any channel."""
+    batch = None
+    total = None
+    for name, item in sent.items():
+        if isinstance(item, AnalogPayload):
+            batch = item.values.shape[0]
+            n = torch.full((batch,), math.ceil(item.values[0].numel() / 2), dtype=torch.int64)
+        else:
+            batch = item.bits.shape[0]
+            lengths = item.lengths.cpu().tolist() if item.lengths is not None else [item.bits.shape[1]] * batch
+            uses = {b: codec.context.channel_uses(name, int(b)) for b in set(lengths)}
+            n = torch.tensor([uses[b] for b in lengths], dtype=torch.int64)
+        total = n if total is None else total + n
+    return total if total is not None else torch.zeros(0, dtype=torch.int64)
+
+

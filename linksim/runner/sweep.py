@@ -1,0 +1,132 @@
+"""The sweep: every point of a scenario, run by an executor, written as it finishes.
+
+:func:`run_scenario` writes a run folder (results.h5 journaled point by point, resume,
+outputs); :func:`run_in_memory` runs the same points and keeps them in memory only
+(the Python API's ``linksim.run(scenario)`` without ``out``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from linksim.errors import RunError, RunLockedError
+from linksim.results import PointKey, PointResult, ResultStore
+from linksim.run_lock import RunLock
+from linksim.runner.disk import check_writable, estimate_output_bytes
+from linksim.runner.outputs import range_rows, result_rows, write_outputs, write_range_csv
+from linksim.runner.simulation import Simulation, versions
+from linksim.scenario import Scenario, scenario_to_yaml
+
+if TYPE_CHECKING:
+    from linksim.executors import Executor
+
+
+@dataclass
+class RunSummary:
+    """What a run did."""
+
+    out_dir: Path | None  # None: run in memory
+    points_run: int
+    points_resumed: int
+    elapsed_s: float
+    results: list[PointResult]
+    skipped: list[PointKey] = field(default_factory=list)
+    range_rows: list[dict] = field(default_factory=list)
+
+
+def run_scenario(sc: Scenario, out_dir: Path, force: bool = False, progress=None,
+                 executor: "Executor | None" = None) -> RunSummary:
+    """Run every point of ``sc`` not already in ``out_dir/results.h5`` and write all outputs.
+
+    :param progress: optional object with ``start(total_batches)``, ``advance()``,
+        ``point(key)`` methods (the CLI passes a rich progress bar).
+    :param executor: where the points run (default: in this process, one by one);
+        this process alone writes the results, whatever the executor.
+    """
+    from linksim.executors import InProcessExecutor
+
+    t0 = time.perf_counter()
+    out_dir = Path(out_dir)
+    executor = executor or InProcessExecutor()
+    # loads the data first: a bad source must not leave a folder behind
+    sim = Simulation.build(sc, device=executor.driver_device())
+    check_writable(out_dir, estimate_output_bytes(sim))
+    try:
+        with RunLock(out_dir):
+            return _run_locked(sc, sim, out_dir, force, progress, t0, executor)
+    except RunLockedError as e:
+        raise RunError(str(e)) from None  # one line, exit 1, like any run failure
+
+
+def _run_locked(sc: Scenario, sim: Simulation, out_dir: Path, force: bool, progress, t0: float,
+                executor: "Executor") -> RunSummary:
+    from linksim.executors import PointProgress, PointSchedule
+
+    store = ResultStore(out_dir / "results.h5")
+    recovered = store.recover()
+    if recovered is not None:
+        warnings.warn(recovered, RuntimeWarning, stacklevel=2)
+    store.initialise(scenario_to_yaml(sc), versions())
+    (out_dir / "scenario.yaml").write_text(scenario_to_yaml(sc))
+    finished = {} if force else store.finished()
+    current = {k for k in sim.points() if finished.get(k) == sim.fingerprint(k)}
+    todo = [k for k in sim.points() if k not in current]
+    store.remove_except(set(sim.points()))
+    batches = math.ceil(sim.max_samples() / sc.data.batch_size)
+    if progress is not None:
+        progress.start(len(todo) * batches, resumed=len(current))
+    points = PointProgress(progress, batches)
+    done_results = {r.key: r for r in store.read_all()} if sc.sweep.skips_error_free() else {}
+    todo = _ordered(sim, todo)
+    schedule = PointSchedule(todo, sc.sweep.skips_error_free(), done_results, on_skip=points.skipped)
+    # every point is written the moment it arrives, so an interrupted run resumes from there
+    executor.run(sim, schedule, store.write, points)
+    skipped = schedule.skipped
+    store.consolidate()  # the journal of finished points into results.h5, atomically
+    results = store.read_all()
+    order = {k: i for i, k in enumerate(sim.points())}
+    results.sort(key=lambda r: order.get(r.key, len(order)))
+    write_outputs(sc, sim.dataset, results, out_dir)
+    ranges = range_rows(sc, result_rows(sc, results)) if sc.is_distance_sweep() and sc.targets else []
+    if ranges:
+        write_range_csv(ranges, out_dir / "range.csv")
+    return RunSummary(out_dir, len(todo) - len(skipped), len(current), time.perf_counter() - t0, results, skipped,
+                      ranges)
+
+
+
+
+def _ordered(sim: Simulation, todo: list[PointKey]) -> list[PointKey]:
+    return sorted(todo, key=lambda k: (list(sim.codecs).index(k.codec), list(sim.channels).index(k.channel), k.snr_db))
+
+
+def run_in_memory(sc: Scenario, progress=None, executor: "Executor | None" = None,
+                  sim: Simulation | None = None) -> RunSummary:
+    """Run every point of ``sc`` and keep the results in memory: nothing is written to disk.
+
+    :param progress: as for :func:`run_scenario`.
+    :param executor: where the points run (default: this process).
+    :param sim: an already built :class:`Simulation` of ``sc`` (built here when None).
+    """
+    from linksim.executors import InProcessExecutor, PointProgress, PointSchedule
+
+    t0 = time.perf_counter()
+    executor = executor or InProcessExecutor()
+    sim = sim or Simulation.build(sc, device=executor.driver_device())
+    todo = _ordered(sim, sim.points())
+    batches = math.ceil(sim.max_samples() / sc.data.batch_size)
+    if progress is not None:
+        progress.start(len(todo) * batches, resumed=0)
+    points = PointProgress(progress, batches)
+    schedule = PointSchedule(todo, sc.sweep.skips_error_free(), {}, on_skip=points.skipped)
+    finished: list[PointResult] = []
+    executor.run(sim, schedule, finished.append, points)
+    order = {k: i for i, k in enumerate(sim.points())}
+    finished.sort(key=lambda r: order[r.key])
+    ranges = range_rows(sc, result_rows(sc, finished)) if sc.is_distance_sweep() and sc.targets else []
+    return RunSummary(None, len(finished), 0, time.perf_counter() - t0, finished, schedule.skipped, ranges)

@@ -1,0 +1,302 @@
+"""Validating a parsed scenario: the schema, then every name it gives (codecs, channel models,
+data sources, metrics: built-in or plugin), one line per problem naming the field path."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from linksim.codecs import codec_class
+from linksim.codecs.base import CodecParams
+from linksim.errors import PluginError, ScenarioError
+from linksim.phy.channels import channel_class
+
+from .schema import DEFAULT_METRICS, Scenario
+from .yaml_loader import parse_yaml
+
+
+def _loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif re.fullmatch(r"[\w+/-]+", str(part)):
+            out += ("." if out else "") + str(part)
+        else:  # an empty key, or one with spaces, dots, colons...: quoted, so that it shows
+            out += f"[{str(part)!r}]"
+    return out
+
+
+#: the names pydantic gives the branches of a union in an error's location (``d.int``, ``d.literal['auto']``)
+_UNION_BRANCH = re.compile(r"int|float|str|bool|none|(literal|dict|tuple|set)\[.*\]")
+
+
+def _problems(err: ValidationError, prefix: tuple = ()) -> list[str]:
+    by_field: dict[str, list[str]] = {}
+    for e in err.errors():
+        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and (
+            p.startswith(("function-", "list[", "tagged-union"))
+            or (e["type"] != "extra_forbidden" and _UNION_BRANCH.fullmatch(p)))))
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown field"
+        elif e["type"] == "missing":
+            msg = "missing required field"
+        msg = msg.removeprefix("Value error, ")
+        messages = by_field.setdefault(_loc(prefix + loc) or "(top level)", [])
+        if msg not in messages:
+            messages.append(msg)
+    # a union's branches fail together: one line per field, the alternatives joined
+    return [f"{field}: {'; or: '.join(messages)}" for field, messages in by_field.items()]
+
+
+def validate_scenario(raw: Any, base_dir: Path | None = None) -> Scenario:
+    """Validate a parsed YAML document; return the resolved :class:`Scenario`.
+
+    :param raw: the parsed YAML (a mapping).
+    :param base_dir: folder of the scenario file; relative ``folder:`` / ``mnist:`` paths
+        in ``data.source`` are resolved against it.
+    :raises ScenarioError: listing every problem found, one line each.
+    """
+    if not isinstance(raw, dict):
+        raise ScenarioError([f"(top level): expected a mapping of sections, got {type(raw).__name__}"])
+    try:
+        sc = Scenario.model_validate(raw)
+    except ValidationError as e:
+        raise ScenarioError(_problems(e)) from None
+    problems: list[str] = []
+
+    channels, labels = [], []
+    for i, ch in enumerate(sc.channels):
+        if not isinstance(ch, dict):
+            problems.append(f"channels[{i}]: expected a mapping like {{model: awgn}}")
+            continue
+        model = ch.get("model")
+        if model is None:
+            problems.append(f"channels[{i}].model: missing required field")
+            continue
+        if not isinstance(model, str):
+            problems.append(f"channels[{i}].model: must be a string")
+            continue
+        try:
+            cls = channel_class(str(model))
+            params = cls.Params.model_validate(ch)
+        except ValidationError as e:
+            problems += _problems(e, ("channels", i))
+            continue
+        except (ValueError, PluginError) as e:
+            problems.append(f"channels[{i}].model: {e}")
+            continue
+        if params.model in ("umi", "uma"):  # geometry defaults from the link budget
+            lb = sc.link_budget
+            fill = {}
+            if params.carrier_frequency_hz is None:
+                fill["carrier_frequency_hz"] = lb.carrier_frequency_hz if lb is not None else 3.5e9
+            if params.los is None:
+                fill["los"] = lb.pathloss.los if lb is not None else False
+            if params.h_bs_m is None and lb is not None and lb.pathloss.model == params.model:
+                fill["h_bs_m"] = lb.pathloss.h_bs_m
+            params = params.model_copy(update=fill)
+            if sc.is_distance_sweep():
+                bad = [d for d in sc.sweep.distance_points() if not 10.0 <= d <= 5000.0]
+                if bad:
+                    problems.append(f"channels[{i}]: {params.model} fading is defined for distances in [10, 5000] m, "
+                                    f"the sweep has {bad}")
+        channels.append(params)
+        label = params.label()
+        if label in labels:
+            problems.append(f"channels[{i}]: label '{label}' is used twice; give one a 'name'")
+        labels.append(label)
+
+    codec_params, transports, names = [], [], []
+    for i, c in enumerate(sc.codecs):
+        if c.name in names:
+            problems.append(f"codecs[{i}].name: '{c.name}' is used twice")
+        names.append(c.name)
+        try:
+            cls = codec_class(c.type)
+        except (ValueError, PluginError) as e:
+            problems.append(f"codecs[{i}].type: {e}")
+            continue
+        try:
+            codec_params.append(cls.Params.model_validate(c.params))
+        except ValidationError as e:
+            problems += _problems(e, ("codecs", i, "params"))
+        try:
+            transports.append(cls.resolve_transports(dict(c.streams)))
+        except ValueError as e:
+            problems.append(f"codecs[{i}].streams: {e}")
+
+    if sc.is_distance_sweep():
+        if sc.link_budget is None:
+            problems.append("sweep.distance_m: a distance sweep needs a link_budget section")
+        else:
+            pl = sc.link_budget.pathloss.model_object()
+            for d in sc.sweep.distance_points():
+                try:
+                    pl.check_distance(d)
+                except ValueError as e:
+                    problems.append(f"sweep.distance_m: {e}")
+    if sc.budget.bandwidth_hz is not None and sc.budget_channel_uses() < 1:
+        problems.append("budget: bandwidth_hz x duration_s give less than one resource element "
+                        "(duration shorter than a slot, or bandwidth narrower than a subcarrier)")
+
+    sc, more = _check_modalities(sc, codec_params)
+    problems += more
+    metric_names, more = _check_metrics(sc)
+    problems += more
+
+    if sc.sweep.snr_type == "ebn0":
+        for i, t in enumerate(transports):
+            for s, tr in t.items():
+                if tr.path == "analog":
+                    problems.append(f"codecs[{i}].streams.{s}.path: Eb/N0 is undefined for analog streams; use sweep.snr_type: esn0")
+
+    source = sc.data.source
+    for kind in ("folder:", "mnist:", "triples:", "vggsound:", "coco:"):
+        if source.startswith(kind):
+            folder = source[len(kind):]
+            split = ""
+            if kind in ("mnist:", "vggsound:", "coco:") and folder.endswith((":train", ":test", ":val")):
+                folder, split = folder.rsplit(":", 1)
+                split = ":" + split
+            path = Path(folder).expanduser()
+            if not path.is_absolute() and base_dir is not None:
+                path = (base_dir / path).resolve()
+            if not path.is_dir():
+                problems.append(f"data.source: folder '{folder}' does not exist (resolved to {path})")
+            else:
+                sc = sc.model_copy(update={"data": sc.data.model_copy(update={"source": f"{kind}{path}{split}"})})
+
+    if problems:
+        raise ScenarioError(problems)
+    sc._channels = channels
+    sc._codec_params = codec_params
+    sc._transports = transports
+    sc._metric_names = metric_names
+    return sc
+
+
+def _codec_classes(sc: Scenario) -> list[type]:
+    out = []
+    for c in sc.codecs:
+        try:
+            out.append(codec_class(c.type))
+        except (ValueError, PluginError):
+            continue  # reported with the codec
+    return out
+
+
+def _check_modalities(sc: Scenario, codec_params: list[CodecParams]) -> tuple[Scenario, list[str]]:
+    """Data and codecs must agree on what a sample is: images, or (video, audio, text) samples
+    (a ``multimodal`` codec and data source). A scenario without ``metrics`` whose codecs all
+    declare ``default_metrics`` gets theirs."""
+    from linksim.data.registry import source_entry
+    from linksim.errors import DataError
+
+    problems = []
+    try:
+        multimodal = source_entry(sc.data.source).multimodal
+    except DataError as e:
+        return sc, [f"data.source: {str(e).removeprefix(f'data.source {sc.data.source!r}: ')}"]
+    classes = _codec_classes(sc)
+    if "metrics" not in sc.model_fields_set and classes and all(c.default_metrics for c in classes):
+        defaults = list(dict.fromkeys(m for c in classes for m in c.default_metrics))
+        sc = sc.model_copy(update={"metrics": defaults})
+    for i, c in enumerate(sc.codecs):
+        try:
+            cls = codec_class(c.type)
+        except (ValueError, PluginError):
+            continue
+        if multimodal and not cls.multimodal:
+            problems.append(f"codecs[{i}].type: '{c.type}' codes images, but data.source '{sc.data.source}' gives "
+                            "(video, audio, text) samples: use a multimodal codec (bridge) or an image source")
+        elif cls.multimodal and not multimodal:
+            problems.append(f"codecs[{i}].type: '{c.type}' needs (video, audio, text) samples, but data.source "
+                            f"'{sc.data.source}' gives images: use digits-av, triples:<dir>, vggsound:<dir> or coco:<dir>")
+    aligned = len(codec_params) == len(sc.codecs)  # else a codec's params are invalid, already reported
+    for i, (c, params) in enumerate(zip(sc.codecs, codec_params if aligned else [])):
+        for field_name, message in codec_class(c.type).metric_problems(params, sc.metrics).items():
+            problems.append(f"codecs[{i}].params.{field_name}: {message}")
+    return sc, problems
+
+
+def _check_metrics(sc: Scenario) -> tuple[list[str], list[str]]:
+    """Every entry of ``metrics`` and ``targets`` against the metric table: it must exist (or
+    import, for ``package.module:METRIC``), be selectable, and apply to the run: link metrics
+    always, image metrics on image data, a codec's own metrics when one of its codecs
+    provides them. Returns (the metrics' names in results, problems)."""
+    from linksim.data.registry import is_multimodal_source
+    from linksim.errors import UnknownName
+    from linksim.metrics.table import METRICS, selectable_metrics
+
+    multimodal = is_multimodal_source(sc.data.source)
+    provided = {m for cls in _codec_classes(sc) for m in cls.provided_metric_names()}
+    problems, names = [], []
+
+    def usable(m) -> bool:
+        if m.computed_by == "link" or m.name in provided:
+            return True
+        if m.computed_by in ("function", "learned"):
+            return m.data in ("any", "multimodal" if multimodal else "image")
+        return False
+
+    def applicable() -> list[str]:
+        return [n for n in selectable_metrics() if usable(METRICS[n])]
+
+    for i, entry in enumerate(sc.metrics):
+        try:
+            m = METRICS.resolve(entry)
+        except UnknownName:
+            problems.append(f"metrics[{i}]: unknown metric '{entry}' (known: {', '.join(applicable())})")
+            continue
+        except PluginError as e:
+            problems.append(f"metrics[{i}]: {e}")
+            continue
+        if not m.selectable:
+            problems.append(f"metrics[{i}]: '{entry}' is always reported; it cannot be selected")
+        elif not usable(m):
+            what = "(video, audio, text) samples" if multimodal else "images"
+            problems.append(f"metrics[{i}]: '{entry}' does not apply to the {what} of data.source '{sc.data.source}' "
+                            f"and none of the codecs computes it (use: {', '.join(applicable())})")
+        names.append(m.name)
+    for name in sc.targets:
+        try:
+            m = METRICS.resolve(name)
+        except (UnknownName, PluginError) as e:
+            problems.append(f"targets.{name}: {e}")
+            continue
+        if m.higher_is_better is None or m.computed_by == "link":
+            fidelity = [n for n in applicable() if METRICS[n].computed_by != "link"]
+            problems.append(f"targets.{name}: not a fidelity metric (known: {', '.join(fidelity)})")
+        elif m.name not in names:
+            problems.append(f"targets.{name}: add '{name}' to metrics to have it measured")
+    return names, problems
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read, parse and validate a scenario file.
+
+    :raises ScenarioError: unreadable file, invalid YAML, or invalid scenario.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError([f"(file): {path} does not exist"]) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ScenarioError([f"(file): cannot read {path}: {e}"]) from None
+    return validate_scenario(parse_yaml(text, str(path)), base_dir=path.parent)
+
+
+def scenario_to_yaml(sc: Scenario) -> str:
+    """The resolved scenario (defaults filled in) as YAML, for the run folder."""
+    data = sc.model_dump(mode="json")
+    data["channels"] = [p.model_dump(mode="json") for p in sc.channel_params] or data["channels"]
+    for c, p in zip(data["codecs"], sc.codec_params):
+        c["params"] = p.model_dump(mode="json")
+    return yaml.safe_dump(data, sort_keys=False)

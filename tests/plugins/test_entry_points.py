@@ -1,0 +1,156 @@
+"""Plugins found through entry points of an installed distribution (a dist-info folder on sys.path),
+through ``module:Class`` in a scenario, and what happens when they are broken."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from linksim.cli import main
+from linksim.codecs import CODECS
+from linksim.data.registry import SOURCES
+from linksim.errors import PluginError
+from linksim.metrics.table import METRICS
+from linksim.phy.channels import CHANNELS
+
+CODEC_SRC = textwrap.dedent('''
+    """A plugin codec: the pixels as analog symbols, halved and doubled (to tell it apart)."""
+    import torch
+    from linksim.codecs import AnalogPayload, Codec, Reconstruction, Transport
+
+    class HalfCodec(Codec):
+        default_streams = {"data": Transport(path="analog")}
+        analog_streams = frozenset({"data"})
+
+        def encode(self, x):
+            return {"data": AnalogPayload(x * 0.5)}
+
+        def decode(self, received, sent):
+            return Reconstruction(x_hat=received["data"] * 2.0)
+''')
+
+EXTRAS_SRC = textwrap.dedent('''
+    import torch
+    from linksim.metrics.table import Metric
+    from linksim.phy.channels import AWGNChannel
+
+    def _brightness(x, x_hat):
+        return (x_hat.flatten(1).mean(1) - x.flatten(1).mean(1)).abs().double()
+
+    BRIGHTNESS = Metric("brightness_error", "absolute error of the mean brightness", "function",
+                        higher_is_better=False, data="image", compute=_brightness)
+
+    class QuietChannel(AWGNChannel):
+        """AWGN under another name (a plugin channel model)."""
+
+        class Params(AWGNChannel.Params):
+            model: str = "quiet"
+''')
+
+
+def _install(tmp_path, name: str, entry_points: str, modules: dict[str, str], monkeypatch) -> None:
+    """A distribution as pip leaves it: modules plus <name>.dist-info with entry_points.txt."""
+    for module, src in modules.items():
+        (tmp_path / f"{module}.py").write_text(src)
+    info = tmp_path / f"{name.replace('-', '_')}-0.3.dist-info"  # as pip names it (the stem is the name)
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.3\n")
+    (info / "entry_points.txt").write_text(entry_points)
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+
+@pytest.fixture
+def refreshed():
+    registries = (CODECS, CHANNELS, SOURCES, METRICS)
+    for r in registries:
+        r.refresh()
+    yield
+    for r in registries:
+        r.refresh()
+
+
+SCENARIO = textwrap.dedent('''
+    name: plugin-run
+    seed: 1
+    device: cpu
+    data: {source: digits28, num_samples: 8, batch_size: 8}
+    channels: [{model: awgn}, {model: quiet}]
+    sweep: {snr_db: [40]}
+    codecs:
+      - {name: by-entry-point, type: half}
+      - {name: by-reference, type: "plugcodec:HalfCodec"}
+    metrics: [mse, psnr, brightness_error]
+''')
+
+
+def test_plugin_through_entry_points_and_reference(tmp_path, monkeypatch, refreshed, capsys):
+    _install(tmp_path, "linksim-test-plugin",
+             "[linksim.codecs]\nhalf = plugcodec:HalfCodec\n"
+             "[linksim.channels]\nquiet = plugextras:QuietChannel\n"
+             "[linksim.metrics]\nbrightness_error = plugextras:BRIGHTNESS\n",
+             {"plugcodec": CODEC_SRC, "plugextras": EXTRAS_SRC}, monkeypatch)
+    for r in (CODECS, CHANNELS, METRICS):
+        r.refresh()
+    assert CODECS.origin("half").describe() == "plugin linksim-test-plugin 0.3"
+    assert main(["list"]) == 0
+    assert "plugin linksim-test-plugin 0.3" in capsys.readouterr().out
+
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(SCENARIO)
+    out = tmp_path / "run"
+    assert main(["run", str(scenario), "--out", str(out), "--quiet"]) == 0
+    rows = (out / "results.csv").read_text().splitlines()
+    psnr = [r for r in rows if ",psnr," in r]
+    assert len(psnr) == 4  # two codecs x two channels
+    assert all(float(r.split(",")[4]) > 30 for r in psnr)  # 40 dB, the codec halves and doubles
+    assert sum(",brightness_error," in r for r in rows) == 4
+
+
+def test_plugin_that_fails_to_import_is_one_line(tmp_path, monkeypatch, refreshed, capsys):
+    _install(tmp_path, "linksim-broken-plugin", "[linksim.codecs]\nbroken = brokenplug:Codec\n",
+             {"brokenplug": "import this_module_does_not_exist\n"}, monkeypatch)
+    CODECS.refresh()
+    with pytest.raises(PluginError, match="entry point of linksim-broken-plugin.*No module named"):
+        CODECS["broken"]
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(SCENARIO.replace("type: half", "type: broken").replace("{model: quiet}", "{model: rayleigh}")
+                        .replace(", brightness_error", ""))
+    assert main(["validate", str(scenario)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("codecs[0].type: codec type 'broken'")
+    assert "this_module_does_not_exist" in err[0] and "Traceback" not in err[0]
+
+
+def test_two_distributions_providing_one_name(tmp_path, monkeypatch, refreshed):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    _install(a, "plugin-a", "[linksim.codecs]\nsame = plugcodec:HalfCodec\n", {"plugcodec": CODEC_SRC}, monkeypatch)
+    _install(b, "plugin-b", "[linksim.codecs]\nsame = othercodec:HalfCodec\n", {"othercodec": CODEC_SRC}, monkeypatch)
+    CODECS.refresh()
+    with pytest.raises(PluginError, match="provided by several installed packages: plugin-.*plugin-"):
+        CODECS["same"]
+
+
+def test_changed_plugin_recomputes_its_points(tmp_path, monkeypatch, refreshed, capsys):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = tmp_path / "evolving_codec.py"
+    module.write_text(CODEC_SRC)
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(textwrap.dedent('''
+        name: evolving
+        device: cpu
+        data: {source: digits28, num_samples: 4, batch_size: 4}
+        channels: [{model: awgn}]
+        sweep: {snr_db: [30]}
+        codecs: [{name: mine, type: "evolving_codec:HalfCodec"}]
+        metrics: [mse]
+    '''))
+    out = tmp_path / "run"
+    assert main(["run", str(scenario), "--out", str(out), "--quiet"]) == 0
+    assert "1 points simulated, 0 resumed" in capsys.readouterr().out
+    assert main(["run", str(scenario), "--out", str(out), "--quiet"]) == 0
+    assert "0 points simulated, 1 resumed" in capsys.readouterr().out
+    module.write_text(CODEC_SRC.replace("x * 0.5", "x * 0.25").replace("* 2.0", "* 4.0"))  # the author edits it
+    assert main(["run", str(scenario), "--out", str(out), "--quiet"]) == 0
+    assert "1 points simulated, 0 resumed" in capsys.readouterr().out
