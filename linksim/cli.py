@@ -432,3 +432,7 @@ def _budget(args, out: Console) -> int:
     if budget is not None:
         out.print(f"bandwidth budget: {budget} resource elements per sample", highlight=False)
     return EXIT_OK
+
+
+if __name__ == "__main__":  # python -m linksim.cli (python -m linksim works too)
+    entry_point()

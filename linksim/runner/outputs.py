@@ -17,6 +17,16 @@ from linksim.scenario import Scenario
 RANGE_COLUMNS = ["codec", "channel", "metric", "target", "max_distance_m", "snr_db", "value"]
 
 
+def _row_name(target: str) -> str:
+    """The results row of a ``targets`` key: a metric name, or a ``package.module:METRIC`` reference."""
+    from linksim.metrics.table import METRICS
+
+    try:
+        return METRICS.resolve(target).name
+    except Exception:  # noqa: BLE001 - validation already reported it
+        return target
+
+
 def meets(metric: str, value: float | None, target: float) -> bool:
     """Whether ``value`` of ``metric`` meets ``target`` (``<=`` where lower is better, per the metric table)."""
     return metric_info(metric).meets(value, target)
@@ -34,7 +44,8 @@ def range_rows(sc: Scenario, rows: list[dict]) -> list[dict]:
     pairs = list(dict.fromkeys((r["codec"], r["channel"]) for r in rows))
     out = []
     for codec, channel in pairs:
-        for metric, target in sc.targets.items():
+        for name, target in sc.targets.items():
+            metric = _row_name(name)
             best = None
             for r in rows:
                 if (r["codec"], r["channel"], r["metric"]) != (codec, channel, metric):
