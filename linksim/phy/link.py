@@ -191,12 +191,19 @@ class Link(torch.nn.Module):
     :input x: digital: ``[B, L]`` payload bits, 0/1, any integer, bool or float dtype;
         analog: ``[B, ...]`` real values. A torch tensor or any DLPack array (NumPy,
         JAX, CuPy, ...); non-contiguous views are fine.
-    :input snr_db: a number or ``[B]`` values (one per sample) [dB]; see above.
+    :input snr_db: a number, or ``[B]`` values (one per sample; a sequence or an array) [dB];
+        see above.
     :input lengths: digital only, optional ``[B]`` valid bits per sample; the rest of
         each row is padding, sent but not counted.
     :input seed: optional int: this call uses exactly this Sionna seed (the stream of
         a seeded link does not advance).
     :output: :class:`DigitalLinkOutput` or :class:`AnalogLinkOutput`.
+
+    :ivar grid: the :class:`~linksim.phy.ofdm.OFDMGrid`.
+    :ivar link: the :class:`~linksim.phy.digital_link.DigitalLink` or
+        :class:`~linksim.phy.analog_link.AnalogLink` doing the work.
+    :ivar channel_params: the validated channel fields (``label()`` names it in results).
+    :ivar device: the resolved device string (``cpu`` or ``cuda:N``), fixed at construction.
     """
 
     def __init__(
@@ -288,13 +295,10 @@ class Link(torch.nn.Module):
     # -- simulation ---------------------------------------------------------------------
     def forward(self, x: Any, snr_db: Any, lengths: Any = None, *, seed: int | None = None) -> LinkOutput:
         """Send a batch over the link (see the class docstring for inputs and units)."""
-        if seed is not None:
-            call_seed: int | None = _check_seed(seed, "seed")
-        elif self.seed is not None:
+        call_seed = _check_seed(seed, "seed")
+        advance = call_seed is None and self.seed is not None
+        if advance:
             call_seed = _derive_seed(self.seed, self._calls)
-            self._calls += 1
-        else:
-            call_seed = None
         x = as_tensor(x, device=self.device)
         if x.dim() < 1:
             raise ValueError("x: expected a batch [B, ...], got a scalar")
@@ -304,6 +308,7 @@ class Link(torch.nn.Module):
                 raise ValueError("lengths: only the digital path takes lengths")
             with _sionna_seed(call_seed):
                 r = self.link(x, no)
+            self._calls += advance  # a call refused before it ran draws nothing
             return AnalogLinkOutput(r.channel_uses, esn0_db, r.values, r.symbol_mse)
         if x.is_complex() or x.dim() != 2:
             raise ValueError(f"bits: expected real 0/1 values of shape [batch, num_bits], got {tuple(x.shape)} {x.dtype}")
@@ -311,6 +316,7 @@ class Link(torch.nn.Module):
             raise ValueError("bits: every value must be 0 or 1")
         with _sionna_seed(call_seed):
             r = self.link(x, no, lengths)
+        self._calls += advance
         return DigitalLinkOutput(r.channel_uses, esn0_db, r.bits.to(x.dtype), r.bit_errors, r.num_bits,
                                  r.block_errors, r.num_blocks, r.crc_ok)
 
@@ -324,9 +330,9 @@ class Link(torch.nn.Module):
             snr = torch.tensor(float(snr_db))
         else:
             try:
-                snr = as_tensor(snr_db)
-            except TypeError:
-                raise ValueError(f"snr_db: expected a number or [B] values, got {type(snr_db).__name__}") from None
+                snr = torch.tensor([float(v) for v in snr_db]) if isinstance(snr_db, (list, tuple)) else as_tensor(snr_db)
+            except (TypeError, ValueError):
+                raise ValueError(f"snr_db: expected a number or [B] values [dB], got {snr_db!r:.80}") from None
         if snr.is_complex() or snr.dtype == torch.bool:
             raise ValueError(f"snr_db: expected real values [dB], got {snr.dtype}")
         snr = snr.to(device=device, dtype=torch.float32)

@@ -236,6 +236,14 @@ def test_same_seed_same_outputs_and_globals_untouched():
     assert torch.equal(a(x, 0.0).values, b(x, 0.0).values)
 
 
+def test_refused_call_does_not_advance_the_stream():
+    x = torch.randn(2, 32)
+    a, b = Link("awgn", path="analog", seed=22), Link("awgn", path="analog", seed=22)
+    with pytest.raises(ValueError):
+        a(x, snr_db=[1.0, 2.0, 3.0])
+    assert torch.equal(a(x, 0.0).values, b(x, 0.0).values)
+
+
 def test_seeded_digital_link_is_reproducible():
     bits = _bits((2, 2000), seed=14)
     outs = [Link("rayleigh", modulation="qpsk", code_rate=1.0, csi="ls", seed=3)(bits, snr_db=5.0) for _ in range(2)]
