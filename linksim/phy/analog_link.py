@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
+from .dlpack import as_tensor
 from .transceiver import OFDMTransceiver
 
 
@@ -13,7 +15,8 @@ from .transceiver import OFDMTransceiver
 class AnalogLinkResult:
     """What came out of an :class:`AnalogLink` for a batch of ``B`` samples.
 
-    :ivar values: ``[B, *shape]`` received real tensor, same shape and dtype as sent.
+    :ivar values: ``[B, *shape]`` received real tensor, same shape and dtype as sent
+        (float32 when integer or bool values were sent).
     :ivar symbol_mse: ``[B]`` mean squared error per complex symbol, in units of the
         normalised (unit average power) symbols: an estimate of the effective 1/SNR.
     :ivar channel_uses: ``[B]`` int64 data resource elements per sample (padding excluded).
@@ -45,16 +48,23 @@ class AnalogLink(torch.nn.Module):
         """Complex symbols (data resource elements) for ``num_values`` real values."""
         return -(-int(num_values) // 2)
 
-    def forward(self, x: torch.Tensor, no: float | torch.Tensor) -> AnalogLinkResult:
+    def forward(self, x: Any, no: Any) -> AnalogLinkResult:
         """Transmit a batch.
 
-        :param x: ``[B, *shape]`` real tensor (any float dtype).
-        :param no: noise variance per complex resource element, ``1 / (Es/N0)`` (linear).
+        :param x: ``[B, *shape]`` real values: a torch tensor or any DLPack array (NumPy,
+            JAX, CuPy, ...), any float dtype (integers and bools are sent as float32).
+        :param no: noise variance per complex resource element, ``1 / (Es/N0)`` (linear):
+            a number, or ``[B]`` values (one per sample).
         """
+        x = as_tensor(x)  # any DLPack producer; a torch tensor keeps its autograd graph
+        if not isinstance(no, (int, float)):
+            no = as_tensor(no)
         if x.dim() < 2 or x.shape[0] < 1 or x[0].numel() < 1:
             raise ValueError(f"x: expected shape [batch, ...] with values, got {tuple(x.shape)}")
         if x.is_complex():
             raise ValueError("x: the analog link takes a real tensor (it pairs values itself)")
+        if not x.is_floating_point():  # integer / bool values: returning them truncated would be useless
+            x = x.to(torch.float32)
         dev = self.transceiver.grid.device
         batch, shape, dtype = x.shape[0], x.shape[1:], x.dtype
         flat = x.to(device=dev, dtype=torch.float32).reshape(batch, -1)

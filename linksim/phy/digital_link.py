@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from sionna.phy.fec.crc import CRCDecoder, CRCEncoder
@@ -13,6 +13,7 @@ from sionna.phy.fec.scrambling import TB5GScrambler
 from sionna.phy.mapping import Demapper, Mapper
 
 from .code_blocks import CRC_BITS, DEFAULT_MAX_BLOCK_BITS, CodeBlockLayout, check_code_rate, plan_code_blocks
+from .dlpack import as_tensor
 from .modulation import bits_per_symbol, make_constellation
 from .transceiver import OFDMTransceiver
 
@@ -130,16 +131,31 @@ class DigitalLink(torch.nn.Module):
                      self.transceiver.grid.data_symbols_per_slot)
 
     # -- simulation -------------------------------------------------------------------
-    def forward(self, bits: torch.Tensor, no: float | torch.Tensor, lengths: torch.Tensor | None = None) -> DigitalLinkResult:
+    def forward(self, bits: Any, no: Any, lengths: Any = None) -> DigitalLinkResult:
         """Transmit a batch of payloads.
 
-        :param bits: ``[B, L]`` payload bits (0/1, any real or integer dtype).
-        :param no: noise variance per complex resource element, ``1 / (Es/N0)`` (linear).
+        :param bits: ``[B, L]`` payload bits (0/1, any real, integer or bool dtype): a torch
+            tensor or any DLPack array (NumPy, JAX, CuPy, ...).
+        :param no: noise variance per complex resource element, ``1 / (Es/N0)`` (linear):
+            a number, or ``[B]`` values (one per sample).
         :param lengths: optional ``[B]`` valid payload bits per sample (the rest of each
-            row is padding: sent, but neither counted as payload nor as errors).
+            row is padding: sent, but neither counted as payload nor as errors); a torch
+            tensor, a DLPack array or a sequence of ints.
         """
+        bits = as_tensor(bits)
+        if not isinstance(no, (int, float)):
+            no = as_tensor(no)
         if bits.dim() != 2 or bits.shape[1] < 1:
             raise ValueError(f"bits: expected shape [batch, num_bits>0], got {tuple(bits.shape)}")
+        if bits.is_complex():
+            raise ValueError("bits: expected real 0/1 values, got a complex tensor")
+        if lengths is not None:
+            if isinstance(lengths, (list, tuple)):
+                lengths = torch.as_tensor(lengths)
+            lengths = as_tensor(lengths)
+            if lengths.dim() != 1 or lengths.shape[0] != bits.shape[0] or lengths.is_complex() or lengths.is_floating_point():
+                raise ValueError(f"lengths: expected {bits.shape[0]} integers (one per sample), "
+                                 f"got shape {tuple(lengths.shape)} {lengths.dtype}")
         dev = self.transceiver.grid.device
         bits = bits.to(device=dev, dtype=torch.float32)
         batch, length = bits.shape
@@ -183,15 +199,17 @@ class DigitalLink(torch.nn.Module):
         if lengths is None:
             lengths = torch.full((batch,), length, dtype=torch.int64, device=dev)
         else:
-            lengths = torch.as_tensor(lengths, dtype=torch.int64, device=dev).clamp(0, length)
+            lengths = lengths.to(device=dev, dtype=torch.int64).clamp(0, length)
         pos = torch.arange(length, device=dev)
         valid = pos[None, :] < lengths[:, None]
         errors = (bits != bits_hat) & valid
         filled = torch.nn.functional.pad(errors, (0, lay.filler_bits)).reshape(batch, lay.num_blocks, -1)
         block_errors = filled.any(dim=-1).sum(dim=-1)
         num_blocks = torch.div(lengths + lay.block_payload_bits - 1, lay.block_payload_bits, rounding_mode="floor")
-        uses = torch.tensor([self.plan(int(n)).channel_uses if n > 0 else 0 for n in lengths.tolist()],
-                            dtype=torch.int64, device=dev)
+        # one plan per distinct length (a batch usually has one or a few), not one per sample
+        distinct, which = torch.unique(lengths, return_inverse=True)
+        uses = torch.tensor([self.plan(int(n)).channel_uses if n > 0 else 0 for n in distinct.tolist()],
+                            dtype=torch.int64, device=dev)[which]
         return DigitalLinkResult(
             bits=bits_hat,
             bit_errors=errors.sum(dim=-1),
