@@ -35,12 +35,17 @@ SAMPLES_PER_GRID = 8
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is a RunError."""
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is a RunError.
+
+    A CUDA device always carries its index (``cuda:0``): Sionna's blocks refuse a bare ``cuda``.
+    """
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     dev = torch.device(name)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RunError(f"device: '{name}' requested but no CUDA device is available (use device: auto or cpu)")
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", torch.cuda.current_device())
     return dev
 
 

@@ -154,3 +154,42 @@ def test_changed_plugin_recomputes_its_points(tmp_path, monkeypatch, refreshed, 
     module.write_text(CODEC_SRC.replace("x * 0.5", "x * 0.25").replace("* 2.0", "* 4.0"))  # the author edits it
     assert main(["run", str(scenario), "--out", str(out), "--quiet"]) == 0
     assert "1 points simulated, 0 resumed" in capsys.readouterr().out
+
+
+DATA_SRC = textwrap.dedent('''
+    import torch
+    from linksim.data import DataError, DataSource, ImageDataset
+
+    class Stripes(DataSource):
+        """Vertical stripes of a width given as the argument: ``plugdata:Stripes:<width>``."""
+        usages = ("plugdata:Stripes:<width>",)
+
+        def load(self, source, argument, num_samples, image_size, seed):
+            if not argument.isdigit():
+                raise DataError(f"data.source {source!r}: give the stripe width, e.g. plugdata:Stripes:2")
+            size = image_size or 16
+            cols = (torch.arange(size) // int(argument)) % 2
+            images = cols.float().expand(num_samples, 1, size, size).clone()
+            return ImageDataset(images=images, labels=None, names=[f"stripes/{i}" for i in range(num_samples)],
+                                source=source)
+''')
+
+
+def test_a_data_source_plugin_by_reference_with_an_argument(tmp_path, monkeypatch, refreshed, capsys):
+    (tmp_path / "plugdata.py").write_text(DATA_SRC)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(textwrap.dedent('''
+        name: stripes
+        device: cpu
+        data: {source: "plugdata:Stripes:2", num_samples: 4, batch_size: 4}
+        channels: [{model: awgn}]
+        sweep: {snr_db: [30]}
+        codecs: [{name: analog, type: raw, streams: {data: {path: analog}}}]
+        metrics: [mse]
+    '''))
+    assert main(["run", str(scenario), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    assert ",mse," in (tmp_path / "run" / "results.csv").read_text()
+    scenario.write_text(scenario.read_text().replace("Stripes:2", "Stripes:wide"))
+    assert main(["run", str(scenario), "--out", str(tmp_path / "run2"), "--quiet"]) == 2
+    assert "give the stripe width" in capsys.readouterr().err
