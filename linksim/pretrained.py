@@ -37,14 +37,16 @@ def from_pretrained(load: Callable[..., Any], source: str, what: str, how: str, 
     :param what: what the model is for, e.g. ``"metric_models.clip (CLIP for clip_score)"``.
     :param how: how a user provides it, e.g. ``"set metric_models.clip to a hub id or a folder"``.
     """
-    with _quiet_loading():
+    with quiet_loading():
         return _load(load, source, what, how, **kwargs)
 
 
 @contextlib.contextmanager
-def _quiet_loading() -> Iterator[None]:
-    """No per-file progress bars from transformers / diffusers while loading (the run has its
-    own progress bar, and a failure must stay one line); their previous state is restored."""
+def quiet_loading() -> Iterator[None]:
+    """No per-file progress bars and no warnings from transformers / diffusers while loading
+    (the run has its own progress bar, and a failure must stay one line; e.g. transformers
+    warns once that an image processor falls back from torchvision to PIL); their previous
+    state is restored."""
     restore = []
     for name in ("transformers", "diffusers"):
         try:
@@ -54,6 +56,9 @@ def _quiet_loading() -> Iterator[None]:
         if logging.is_progress_bar_enabled():
             logging.disable_progress_bar()
             restore.append(logging.enable_progress_bar)
+        level = logging.get_verbosity()
+        logging.set_verbosity_error()
+        restore.append(lambda logging=logging, level=level: logging.set_verbosity(level))
     try:
         yield
     finally:

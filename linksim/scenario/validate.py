@@ -145,10 +145,11 @@ def validate_scenario(raw: Any, base_dir: Path | None = None) -> Scenario:
         problems.append("budget: bandwidth_hz x duration_s give less than one resource element "
                         "(duration shorter than a slot, or bandwidth narrower than a subcarrier)")
 
-    sc, more = _check_modalities(sc, codec_params)
-    problems += more
+    sc, modality_problems = _check_modalities(sc, codec_params)
+    problems += modality_problems
     metric_names, more = _check_metrics(sc)
-    problems += more
+    if not modality_problems:  # else the metrics' complaints only echo the codecs' (e.g. an image codec on video)
+        problems += more
 
     if sc.sweep.snr_type == "ebn0":
         for i, t in enumerate(transports):

@@ -32,10 +32,11 @@ def _run(tmp_path, *extra) -> tuple[int, str, str]:
 
 def test_too_little_free_space_is_refused_before_simulating(tmp_path, monkeypatch):
     import linksim.runner as runner
+    import linksim.runner.disk as disk
 
     simulated = []
     monkeypatch.setattr(runner.Simulation, "run_point", lambda self, key, on_batch=None: simulated.append(key))
-    monkeypatch.setattr(runner.shutil, "disk_usage", lambda path: Usage(10**9, 10**9 - 5000, 5000))
+    monkeypatch.setattr(disk.shutil, "disk_usage", lambda path: Usage(10**9, 10**9 - 5000, 5000))
     rc, _, err = _run(tmp_path)
     assert rc == 1 and not simulated
     assert len(err.splitlines()) == 1 and err.startswith("error: not enough free space in ")

@@ -53,18 +53,21 @@ class FoundationModels:
             name = self.names[modality]
             if name is None:
                 raise ValueError(f"no foundation model named for {modality}")
-            if modality == "audio":
-                from transformers import ClapFeatureExtractor, ClapModel
+            from linksim.pretrained import quiet_loading
 
-                pair = (ClapModel.from_pretrained(name), ClapFeatureExtractor.from_pretrained(name))
-            elif modality == "video":
-                from transformers import CLIPImageProcessor, CLIPModel
+            with quiet_loading():  # a failure must stay one line: no transformers warnings before it
+                if modality == "audio":
+                    from transformers import ClapFeatureExtractor, ClapModel
 
-                pair = (CLIPModel.from_pretrained(name), CLIPImageProcessor.from_pretrained(name))
-            else:
-                from transformers import AutoModel, AutoTokenizer
+                    pair = (ClapModel.from_pretrained(name), ClapFeatureExtractor.from_pretrained(name))
+                elif modality == "video":
+                    from transformers import CLIPImageProcessor, CLIPModel
 
-                pair = (AutoModel.from_pretrained(name), AutoTokenizer.from_pretrained(name))
+                    pair = (CLIPModel.from_pretrained(name), CLIPImageProcessor.from_pretrained(name))
+                else:
+                    from transformers import AutoModel, AutoTokenizer
+
+                    pair = (AutoModel.from_pretrained(name), AutoTokenizer.from_pretrained(name))
             pair[0].to(self.device).eval().requires_grad_(False)
             self._loaded[modality] = pair
         return self._loaded[modality]

@@ -90,7 +90,8 @@ def test_modalities_must_agree():
     assert e.value.problems[0].startswith("codecs[0].type: 'bridge' needs (video, audio, text) samples")
     with pytest.raises(ScenarioError) as e:
         validate_scenario(_scenario(metrics=["ber", "mse", "lpips"]))
-    assert e.value.problems[0].startswith("metrics: ['mse', 'lpips'] do not apply to the (video, audio, text)")
+    assert e.value.problems[0].startswith("metrics[1]: 'mse' does not apply to the (video, audio, text)")
+    assert e.value.problems[1].startswith("metrics[2]: 'lpips' does not apply to the (video, audio, text)")
     with pytest.raises(ScenarioError) as e:
         validate_scenario(_scenario(metrics=["video_sim", "text_sim"]))
     assert e.value.problems == [
@@ -143,7 +144,7 @@ def test_cross_fitted_probe_scores_received_codes_with_probes_fitted_on_sent_one
 def test_frame_strips_put_evenly_spaced_frames_side_by_side():
     import torch
 
-    from linksim.runner import frame_strips
+    from linksim.data.multimodal import frame_strips
 
     frames = torch.arange(8.0).reshape(1, 8, 1, 1, 1).expand(2, 8, 1, 3, 2)  # frame t is filled with t
     strip = frame_strips(frames)
