@@ -132,7 +132,8 @@ class PointResult:
                     binomial(f"bler/{name}", s.block_errors, s.blocks)
         for name, (events, trials) in self.rates.items():
             binomial(name, int(events), int(trials))
-        for name, values in self.per_sample.items():
+        # the order results.h5 reads them back in (its dataset names hold | for /)
+        for name, values in sorted(self.per_sample.items(), key=lambda kv: kv[0].replace("/", "|")):
             info = metric_info(name)  # the one table says how each row is aggregated
             if info.computed_by == "function" and name not in metrics:
                 continue

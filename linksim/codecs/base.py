@@ -141,6 +141,28 @@ class CodecParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def stream_channel_uses(transports: dict[str, Transport], max_block_bits: int = DEFAULT_MAX_BLOCK_BITS
+                        ) -> Callable[[str, int], int]:
+    """``f(stream, payload_bits) -> data resource elements per sample`` for a codec's streams.
+
+    A digital stream needs its coded bits (CRC and LDPC at the stream's rate, code-block
+    segmentation) over the bits per symbol of its modulation; an analog stream takes
+    ``payload_bits`` as its number of real values, two per resource element. Pilots and
+    the last slot's padding are not counted, so the number does not depend on the grid.
+    """
+    from linksim.phy.code_blocks import plan_code_blocks
+    from linksim.phy.modulation import bits_per_symbol
+
+    def channel_uses(stream: str, payload_bits: int) -> int:
+        t = transports[stream]
+        if t.path == "analog":
+            return -(-int(payload_bits) // 2)
+        m = bits_per_symbol(t.modulation)
+        return -(-plan_code_blocks(int(payload_bits), t.code_rate, m, max_block_bits).coded_bits // m)
+
+    return channel_uses
+
+
 @dataclass(frozen=True)
 class CodecContext:
     """What a codec may know about the run, beyond its own params.
@@ -148,14 +170,15 @@ class CodecContext:
     :ivar device: torch device of the run.
     :ivar sample_shape: ``(C, H, W)`` of one input sample.
     :ivar channel_uses: ``f(stream, payload_bits) -> data resource elements`` for a
-        digital stream under its transport (lets a codec fit a bandwidth budget).
+        digital stream under its transport (lets a codec fit a bandwidth budget); None:
+        :func:`stream_channel_uses` of the codec's transports, filled in by :class:`Codec`.
     :ivar budget_channel_uses: the scenario's ``budget.channel_uses`` per sample, if any.
     :ivar seed: the scenario seed, for codecs that draw at construction.
     """
 
     device: torch.device
     sample_shape: tuple[int, ...]
-    channel_uses: Callable[[str, int], int] = lambda stream, bits: 0
+    channel_uses: Callable[[str, int], int] | None = None
     budget_channel_uses: int | None = None
     seed: int = 0
     max_block_bits: int = DEFAULT_MAX_BLOCK_BITS
@@ -205,6 +228,10 @@ class Codec(torch.nn.Module):
 
     def __init__(self, params: CodecParams, transports: dict[str, Transport], context: CodecContext) -> None:
         super().__init__()
+        if context.channel_uses is None:  # a hand-built context still counts real resource elements
+            from dataclasses import replace
+
+            context = replace(context, channel_uses=stream_channel_uses(transports, context.max_block_bits))
         self.params = params
         self.transports = transports
         self.context = context

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from linksim.runner import Simulation
 
 
-from linksim.errors import ExecutorUnavailable  # noqa: E402  (re-exported)
+from linksim.errors import ExecutorUnavailable  # noqa: E402, F401  (re-exported)
 
 
 class PointProgress:

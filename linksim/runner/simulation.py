@@ -8,7 +8,6 @@ scenario's grid, and runs points through :func:`linksim.runner.point.simulate_po
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -16,14 +15,14 @@ import sionna
 import torch
 
 import linksim
-from linksim.codecs import AnalogPayload, Codec, CodecContext, Transport, codec_class
+from linksim.codecs import Codec, CodecContext, Transport, codec_class
 from linksim.data import DataError, ImageDataset, load_dataset
 from linksim.data.multimodal import MultimodalBatch
 from linksim.errors import RunError
 from linksim.metrics.learned import LoadedMetrics
 from linksim.phy.analog_link import AnalogLink
 from linksim.phy.channels import ChannelModel, build_channel
-from linksim.phy.digital_link import DigitalLink, plan_digital_payload
+from linksim.phy.digital_link import DigitalLink
 from linksim.phy.modulation import bits_per_symbol
 from linksim.phy.ofdm import OFDMGrid
 from linksim.phy.snr import noise_variance
@@ -69,18 +68,11 @@ def grid_of(sc: Scenario, device: torch.device | str = "cpu") -> OFDMGrid:
 
 
 def channel_uses_fn(transports: dict[str, Transport], grid: OFDMGrid, max_block_bits: int) -> Callable[[str, int], int]:
-    """``f(stream, payload_bits) -> data resource elements per sample`` of a codec's streams on
-    ``grid`` (analog streams: ``payload_bits`` counts real values, two per resource element)."""
+    """``f(stream, payload_bits) -> data resource elements per sample`` of a codec's streams
+    (:func:`linksim.codecs.base.stream_channel_uses`; the grid does not change the count)."""
+    from linksim.codecs.base import stream_channel_uses
 
-    def channel_uses(stream: str, payload_bits: int) -> int:
-        t = transports[stream]
-        if t.path == "analog":
-            return math.ceil(payload_bits / 2)
-        plan = plan_digital_payload(int(payload_bits), t.code_rate, bits_per_symbol(t.modulation), max_block_bits,
-                                    grid.data_symbols_per_slot)
-        return plan.channel_uses
-
-    return channel_uses
+    return stream_channel_uses(transports, max_block_bits)
 
 
 @dataclass
@@ -206,22 +198,3 @@ class Simulation:
         from linksim.runner.point import simulate_point
 
         return simulate_point(self, key, on_batch)
-
-
-def required_channel_uses(codec: Codec, sent: dict) -> torch.Tensor:
-    """Data resource elements ``[B]`` (int64) each sample of an encoded batch needs, before any channel."""
-    batch = None
-    total = None
-    for name, item in sent.items():
-        if isinstance(item, AnalogPayload):
-            batch = item.values.shape[0]
-            n = torch.full((batch,), math.ceil(item.values[0].numel() / 2), dtype=torch.int64)
-        else:
-            batch = item.bits.shape[0]
-            lengths = item.lengths.cpu().tolist() if item.lengths is not None else [item.bits.shape[1]] * batch
-            uses = {b: codec.context.channel_uses(name, int(b)) for b in set(lengths)}
-            n = torch.tensor([uses[b] for b in lengths], dtype=torch.int64)
-        total = n if total is None else total + n
-    return total if total is not None else torch.zeros(0, dtype=torch.int64)
-
-

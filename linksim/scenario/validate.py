@@ -15,7 +15,7 @@ from linksim.codecs.base import CodecParams
 from linksim.errors import PluginError, ScenarioError
 from linksim.phy.channels import channel_class
 
-from .schema import DEFAULT_METRICS, Scenario
+from .schema import Scenario
 from .yaml_loader import parse_yaml
 
 
