@@ -95,20 +95,18 @@ def _same(a: Any, b: Any) -> bool:
 def import_reference(reference: str, what: str) -> Any:
     """Import ``package.module:Attribute``.
 
-    :raises PluginError: one line naming ``what``, the reference and the import error.
+    :raises PluginError: one line: ``what`` (which names the plugin), then the import error.
     """
     module_name, _, attribute = reference.partition(":")
     try:
         obj: Any = importlib.import_module(module_name)
     except Exception as e:  # noqa: BLE001 - any failure of the plugin's import is the plugin's problem
-        raise PluginError(f"{what} '{reference}': cannot import {module_name}: {type(e).__name__}: "
-                          f"{_one_line(e)}") from None
+        raise PluginError(f"{what}: cannot import {module_name}: {type(e).__name__}: {_one_line(e)}") from None
     for part in attribute.split("."):
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise PluginError(f"{what} '{reference}': module {module_name} has no attribute "
-                              f"'{attribute}'") from None
+            raise PluginError(f"{what}: module {module_name} has no attribute '{attribute}'") from None
     return obj
 
 
@@ -163,7 +161,7 @@ class Registry(Mapping[str, T], Generic[T]):
                               "uninstall one of them")
         ep = eps[0]
         dist = _dist_name(ep)
-        what = f"{self.kind} '{name}' (entry point of {dist or 'an unknown distribution'})"
+        what = f"{self.kind} '{name}' (entry point {ep.value} of {dist or 'an unknown distribution'})"
         obj = import_reference(ep.value, what) if REFERENCE.fullmatch(ep.value) else self._load_plain(ep, what)
         obj = self._checked(obj, what)
         kind = "built-in" if dist == BUILTIN_DISTRIBUTION else "plugin"

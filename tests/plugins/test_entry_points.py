@@ -111,15 +111,18 @@ def test_plugin_that_fails_to_import_is_one_line(tmp_path, monkeypatch, refreshe
     _install(tmp_path, "linksim-broken-plugin", "[linksim.codecs]\nbroken = brokenplug:Codec\n",
              {"brokenplug": "import this_module_does_not_exist\n"}, monkeypatch)
     CODECS.refresh()
-    with pytest.raises(PluginError, match="entry point of linksim-broken-plugin.*No module named"):
+    with pytest.raises(PluginError, match="entry point brokenplug:Codec of linksim-broken-plugin.*No module named"):
         CODECS["broken"]
     scenario = tmp_path / "s.yaml"
     scenario.write_text(SCENARIO.replace("type: half", "type: broken").replace("{model: quiet}", "{model: rayleigh}")
                         .replace(", brightness_error", ""))
     assert main(["validate", str(scenario)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("codecs[0].type: codec type 'broken'")
+    # one line per plugin: the broken entry point, and the module:Class that is not on the path here
+    assert len(err) == 2 and err[0].startswith("codecs[0].type: codec type 'broken' (entry point brokenplug:Codec")
     assert "this_module_does_not_exist" in err[0] and "Traceback" not in err[0]
+    assert err[1] == ("codecs[1].type: codec type 'plugcodec:HalfCodec': cannot import plugcodec: "
+                      "ModuleNotFoundError: No module named 'plugcodec'")
 
 
 def test_two_distributions_providing_one_name(tmp_path, monkeypatch, refreshed):

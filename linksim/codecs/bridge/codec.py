@@ -54,7 +54,7 @@ from .model import load_bridge_model, model_inputs, stored_config
 __all__ = ["DEFAULT_WEIGHTS", "BridgeCodec", "BridgeParams", "MultimodalReconstruction", "bridge_metrics", "weights_path"]
 
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "digits_av.safetensors"
-"""Weights shipped with linksim, trained on ``digits-av:train`` (see the README for the command)."""
+"""Weights shipped with linksim, trained on ``digits-av:train`` (docs/codecs/bridge.md gives the command)."""
 
 
 class BridgeParams(CodecParams):

@@ -11,7 +11,7 @@ then ``C*H*W`` outputs through a sigmoid, reshaped to the image.
 
 The paper's sizes for 28x28 (hidden ``2048, 1024, 512``, ``k = 128``) are the
 defaults of :class:`SemanticConfig`; the shipped weights are a smaller model (see
-the README).
+docs/codecs/hsc.md).
 """
 
 from __future__ import annotations

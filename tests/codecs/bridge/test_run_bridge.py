@@ -49,7 +49,7 @@ def test_cut_down_digits_av_scenario_end_to_end(tmp_path):
     # Metrics improve with SNR over AWGN. The tolerance: each row's 95 % interval (t-interval
     # over the 24 samples) must lie wholly on the better side of the other SNR's interval, a
     # test whose false-alarm rate is below 5 % even if the two SNRs were alike; with the gaps
-    # measured (README: e.g. text accuracy 0.05 -> 1.0) the intervals are far apart.
+    # measured (docs/codecs/bridge.md: e.g. text accuracy 0.05 -> 1.0) the intervals are far apart.
     for codec in ("bridge-digital", "bridge-analog"):
         for metric, higher_is_better in (("psnr", True), ("ssim", True), ("text_acc", True), ("audio_mse", False),
                                          ("si_sdr", True)):
