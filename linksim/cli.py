@@ -42,10 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list codecs, channel models, metrics and data sources")
     pl = sub.add_parser("plot", help="redraw the figures of a finished run from its results.csv")
     pl.add_argument("run_dir", type=Path)
-    from linksim.codecs.hsc.training import add_train_arguments
-
-    add_train_arguments(sub.add_parser("train", help="train a codec's models (hsc: the VAE / VQ-VAE semantic model; "
-                                                     "bridge: see 'linksim train bridge --help')"))
+    t = sub.add_parser("train", help="train a codec's models with the codec's own trainer "
+                                     "('linksim train <type> --help' lists its options)")
+    t.add_argument("codec", help="codec type with a trainer (hsc, bridge, or a plugin's)")
+    t.add_argument("options", nargs=argparse.REMAINDER, help="the trainer's options")
     b = sub.add_parser("budget", help="print the link budget of a scenario at each distance (no simulation)")
     b.add_argument("scenario", type=Path)
     b.add_argument("--distance", type=float, action="append", default=None,
@@ -56,10 +56,6 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code instead of exiting (testable)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:2] == ["train", "bridge"]:  # Bridge's training has options of its own
-        from linksim.codecs.bridge.training import main as train_bridge
-
-        return train_bridge(argv[2:])
     args = _parser().parse_args(argv)
     out, err = Console(), Console(stderr=True, soft_wrap=True)  # one problem, one line
     if not out.is_terminal:  # logs and pipes: wide enough for the results table
@@ -76,9 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "plot":
             return _plot(args, out)
         if args.command == "train":
-            from linksim.codecs.hsc.training import run_train
-
-            return run_train(args, out)
+            return _train(args.codec, args.options)
         if args.command == "budget":
             return _budget(args, out)
     except ScenarioError as e:
@@ -105,6 +99,21 @@ def main(argv: list[str] | None = None) -> int:
         err.print(f"error: {type(e).__name__}: {e} (run with --debug for the traceback)", markup=False, highlight=False)
         return EXIT_FAILURE
     return EXIT_FAILURE
+
+
+def _train(codec_type: str, options: list[str]) -> int:
+    """``linksim train <type> ...``: the codec's own trainer (``Codec.trainer``), built-in or plugin."""
+    from linksim.codecs import codec_class
+    from linksim.errors import PluginError, ScenarioError
+    from linksim.registry import import_reference
+
+    try:
+        cls = codec_class(codec_type)
+    except (ValueError, PluginError) as e:
+        raise ScenarioError([f"codec: {e}"]) from None
+    if not cls.trainer:
+        raise ScenarioError([f"codec: '{codec_type}' has nothing to train (its class declares no trainer)"])
+    return int(import_reference(cls.trainer, f"trainer of codec type '{codec_type}'")(options) or 0)
 
 
 def _disk_full(e: OSError) -> bool:

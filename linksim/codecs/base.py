@@ -214,6 +214,9 @@ class Codec(torch.nn.Module):
     default_metrics: ClassVar[tuple[str, ...] | None] = None
     #: the registered name (set by the registry: ``raw``, ``tiny-ae``, ``mypkg.codecs:MyCodec``)
     type_name: ClassVar[str] = ""
+    #: ``package.module:function`` of the codec's trainer, ``main(argv: list[str]) -> exit code``,
+    #: run by ``linksim train <type> ...`` (imported only then); None: nothing to train
+    trainer: ClassVar[str | None] = None
 
     @classmethod
     def provided_metric_names(cls) -> tuple[str, ...]:

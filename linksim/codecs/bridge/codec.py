@@ -130,6 +130,7 @@ class BridgeCodec(Codec):
     default_streams = {m: Transport(path="digital", modulation="qpsk", code_rate=0.5) for m in MODALITIES}
     analog_streams = frozenset(MODALITIES)
     multimodal = True
+    trainer = "linksim.codecs.bridge.training:main"
     provides_metrics = ("psnr", "ssim", AUDIO_MSE, SI_SDR, TEXT_ACC, AUDIO_SIM, VIDEO_SIM, TEXT_SIM, PROBE_ACC)
     default_metrics = ("ber", "bler", "psnr", "ssim", "audio_mse", "si_sdr", "text_acc", "probe_acc")
     #: results-row name of each metric of :func:`bridge_metrics` (the others keep theirs)

@@ -126,6 +126,8 @@ class HSCParams(CodecParams):
 class HSCCodec(Codec):
     """Hybrid semantic + complementary representation (see the module docstring)."""
 
+    trainer = "linksim.codecs.hsc.training:main"
+
     Params = HSCParams
     default_streams = {
         "sr": Transport(path="analog", dtype=None),

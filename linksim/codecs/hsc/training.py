@@ -237,7 +237,6 @@ def _progress(enabled: bool):
 def add_train_arguments(p) -> None:
     """The options of ``linksim train hsc`` on an argparse parser."""
     d = TrainConfig()
-    p.add_argument("codec", choices=["hsc"], help="codec whose models to train")
     p.add_argument("--kind", choices=["vae", "vqvae"], default=d.kind, help="semantic model")
     p.add_argument("--data", default=d.source, help="training source: digits28:train | mnist:<dir>:train | ...")
     p.add_argument("--num-samples", type=int, default=None, help="training images (default: the whole split)")
@@ -272,6 +271,19 @@ def add_train_arguments(p) -> None:
     p.add_argument("--channel", default="rayleigh", help="fine-tuning channel model (awgn | rayleigh | ...)")
     p.add_argument("--snr-db", type=lambda s: tuple(float(v) for v in s.split(",")), default=(0.0, 5.0),
                    help="fine-tuning SNR range lo,hi [dB] (Es/N0 per resource element)")
+
+
+def main(argv: list[str]) -> int:
+    """``linksim train hsc ...`` (the codec's ``trainer``): parse the options, train, report."""
+    import argparse
+
+    from rich.console import Console
+
+    parser = argparse.ArgumentParser(prog="linksim train hsc",
+                                     description="train HSC's semantic model, fine-tune it through the channel, "
+                                                 "or train NCR adapters")
+    add_train_arguments(parser)
+    return run_train(parser.parse_args(argv), Console())
 
 
 def run_train(args, console) -> int:
