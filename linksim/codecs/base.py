@@ -27,15 +27,22 @@ Nonfinite = Literal["zero", "clamp", "keep"]
 
 
 class StreamOverride(BaseModel):
-    """A scenario's ``codecs[i].streams.<name>`` section: every field optional."""
+    """A scenario's ``codecs[i].streams.<name>`` section: every field optional; one left out
+    keeps the codec's default for that stream."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    path: Path_ | None = None
-    modulation: Literal["bpsk", "qpsk", "qam16", "qam64", "qam256"] | None = None
-    code_rate: float | None = Field(default=None, description="LDPC rate; 1.0 = uncoded")
-    ldpc_iterations: int | None = Field(default=None, ge=1, le=200)
-    dtype: str | None = Field(default=None, description="float16 | float32 | float64 | uint<N>")
-    nonfinite: Nonfinite | None = None
+    path: Path_ | None = Field(default=None, description="digital (bits: LDPC, QAM) or analog (real values, two "
+                               "per resource element; only streams the codec allows)")
+    modulation: Literal["bpsk", "qpsk", "qam16", "qam64", "qam256"] | None = Field(
+        default=None, description="QAM order of a digital stream")
+    code_rate: float | None = Field(default=None, description="LDPC rate in [0.2, 0.95], or 1.0 = uncoded")
+    ldpc_iterations: int | None = Field(default=None, ge=1, le=200, description="largest number of LDPC decoder "
+                                        "iterations")
+    dtype: str | None = Field(default=None, description="float16 | float32 | float64 (IEEE bits) | uint<N> (N-bit "
+                              "uniform quantisation, N in 1..32); only streams with a numeric payload")
+    nonfinite: Nonfinite | None = Field(default=None, description="what the decoder of a float payload does with the "
+                                        "NaN/inf values bit errors make: keep them, zero them, or clamp (every value "
+                                        "into the codec's declared range)")
 
     @field_validator("code_rate")
     @classmethod

@@ -25,7 +25,7 @@ class ChannelParams(BaseModel):
     """Parameters common to every channel entry of a scenario."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    model: str
+    model: str = Field(description="the channel model: a registered name (linksim list) or package.module:Class")
     name: str | None = Field(default=None, description="label in results; defaults to a description of the model")
 
     def label(self) -> str:
@@ -137,7 +137,7 @@ class RayleighChannel(_SionnaChannel):
 
 
 class _TR38901Params(ChannelParams):
-    profile: Literal["A", "B", "C", "D", "E"] = "A"
+    profile: Literal["A", "B", "C", "D", "E"] = Field(default="A", description="TR 38.901 delay profile")
     delay_spread_s: float = Field(default=100e-9, gt=0, le=1e-5, description="RMS delay spread [s]")
     carrier_frequency_hz: float = Field(default=3.5e9, gt=0, le=100e9, description="carrier frequency [Hz]")
     speed_mps: float = Field(default=0.0, ge=0, le=500, description="user speed [m/s]")

@@ -31,17 +31,21 @@ class _Strict(BaseModel):
 class DataSection(_Strict):
     source: str = Field(description="digits28 | digits28:train | photos | folder:<path> | mnist:<dir>; "
                                     "multimodal: digits-av | triples:<dir> | vggsound:<dir> | coco:<dir>")
-    num_samples: int = Field(ge=1, le=10_000_000)
-    batch_size: int = Field(default=32, ge=1, le=65536)
+    num_samples: int = Field(ge=1, le=10_000_000, description="samples in the data set: the first N of the source, "
+                                                              "in a fixed order")
+    batch_size: int = Field(default=32, ge=1, le=65536, description="samples encoded and sent together")
     image_size: int | None = Field(default=None, ge=4, le=8192, description="square resize [pixels]")
 
 
 class OFDMSection(_Strict):
     fft_size: int = Field(default=72, ge=1, le=4096, description="subcarriers")
-    num_ofdm_symbols: int = Field(default=14, ge=1, le=140)
-    subcarrier_spacing_hz: float = Field(default=30e3, gt=0, le=1e7)
-    cyclic_prefix_length: int = Field(default=6, ge=0, le=4096)
-    pilot_ofdm_symbol_indices: list[int] = Field(default_factory=lambda: [2, 11], max_length=140)
+    num_ofdm_symbols: int = Field(default=14, ge=1, le=140, description="OFDM symbols per slot")
+    subcarrier_spacing_hz: float = Field(default=30e3, gt=0, le=1e7, description="subcarrier spacing [Hz]")
+    cyclic_prefix_length: int = Field(default=6, ge=0, le=4096, description="cyclic prefix [samples]; at most fft_size")
+    pilot_ofdm_symbol_indices: list[int] = Field(
+        default_factory=lambda: [2, 11], max_length=140,
+        description="OFDM symbols (0-based within the slot) that carry pilots on every subcarrier; "
+                    "the others carry data, and at least one must")
 
     @model_validator(mode="after")
     def _pilots(self) -> "OFDMSection":
@@ -60,8 +64,10 @@ class OFDMSection(_Strict):
 
 
 class PhySection(_Strict):
-    ofdm: OFDMSection = Field(default_factory=OFDMSection)
-    csi: Literal["perfect", "ls"] = "perfect"
+    ofdm: OFDMSection = Field(default_factory=OFDMSection, description="the resource grid every link uses")
+    csi: Literal["perfect", "ls"] = Field(
+        default="perfect", description="channel knowledge of the equaliser: perfect (the true frequency response) "
+        "or ls (least-squares estimates on the pilots, interpolated linearly in time and frequency)")
     decoder: Literal["auto", "sionna", "fast"] = Field(
         default="auto", description="LDPC decoder: fast (linksim's numba CPU decoder), sionna, or auto (fast on CPU, sionna on CUDA)")
     ldpc_schedule: Literal["layered", "flooding"] = Field(
@@ -91,9 +97,11 @@ class PhySection(_Strict):
 
 
 class SNRRange(_Strict):
-    start: float
-    stop: float
-    step: float = Field(gt=0)
+    """The range form of ``sweep.snr_db``: ``start`` to ``stop`` in steps of ``step`` [dB]."""
+
+    start: float = Field(description="first SNR [dB]")
+    stop: float = Field(description="last SNR [dB], included when start + k step lands on it")
+    step: float = Field(gt=0, description="spacing [dB]")
 
     def values(self) -> list[float]:
         n = int(math.floor((self.stop - self.start) / self.step + 1e-9)) + 1
@@ -114,7 +122,9 @@ class SweepSection(_Strict):
     distance_m: list[float] | None = Field(
         default=None, max_length=MAX_SNR_POINTS,
         description="distances [m] (2D BS-UT distance); each point's SNR comes from link_budget")
-    snr_type: Literal["esn0", "ebn0"] = "esn0"
+    snr_type: Literal["esn0", "ebn0"] = Field(
+        default="esn0", description="what snr_db means: esn0 (Es/N0 per data resource element) or ebn0 "
+        "(Eb/N0 per information bit: Es/N0 = Eb/N0 x bits per symbol x code rate; digital streams only)")
     target_block_errors: int | None = Field(default=None, ge=1, description="stop a point once this many block errors are seen")
     target_bit_errors: int | None = Field(default=None, ge=1, description="stop a point once this many bit errors are seen")
     max_samples: int | None = Field(default=None, ge=1, le=100_000_000,
@@ -207,8 +217,9 @@ class BudgetSection(_Strict):
 class PathlossSection(_Strict):
     """``link_budget.pathloss``: the model, LoS/NLoS, and optional heights [m]."""
 
-    model: Literal["free_space", "umi", "uma", "rma"]
-    los: bool = False
+    model: Literal["free_space", "umi", "uma", "rma"] = Field(
+        description="free_space (Friis), or 3GPP TR 38.901 UMi-Street Canyon, UMa or RMa")
+    los: bool = Field(default=False, description="line of sight (true) or not (false)")
     h_bs_m: float | None = Field(default=None, gt=0, le=1000, description="BS height [m] (default 10 / 25 / 35 m)")
     h_ut_m: float = Field(default=1.5, ge=1.0, le=22.5, description="UT height [m]")
     building_height_m: float = Field(default=5.0, ge=5.0, le=50.0, description="RMa average building height h [m]")
@@ -223,16 +234,16 @@ class PathlossSection(_Strict):
 class LinkBudgetSection(_Strict):
     """``link_budget``: distance -> received SNR (see :mod:`linksim.phy.link_budget`)."""
 
-    tx_power_dbm: float = Field(ge=-100, le=100)
-    tx_antenna_gain_dbi: float = Field(default=0.0, ge=-50, le=60)
-    rx_antenna_gain_dbi: float = Field(default=0.0, ge=-50, le=60)
-    other_losses_db: float = Field(default=0.0, ge=0, le=300)
-    carrier_frequency_hz: float = Field(gt=0, le=1e12)
-    bandwidth_hz: float = Field(gt=0, le=1e12)
-    noise_figure_db: float = Field(default=7.0, ge=0, le=100)
-    temperature_k: float = Field(default=290.0, gt=0, le=10000)
-    pathloss: PathlossSection
-    shadowing_margin_db: float = Field(default=0.0, ge=0, le=100)
+    tx_power_dbm: float = Field(ge=-100, le=100, description="transmit power [dBm]")
+    tx_antenna_gain_dbi: float = Field(default=0.0, ge=-50, le=60, description="transmit antenna gain [dBi]")
+    rx_antenna_gain_dbi: float = Field(default=0.0, ge=-50, le=60, description="receive antenna gain [dBi]")
+    other_losses_db: float = Field(default=0.0, ge=0, le=300, description="further losses (cables, body, penetration...) [dB]")
+    carrier_frequency_hz: float = Field(gt=0, le=1e12, description="carrier frequency of the path loss [Hz]")
+    bandwidth_hz: float = Field(gt=0, le=1e12, description="occupied bandwidth: the noise is kTB over it [Hz]")
+    noise_figure_db: float = Field(default=7.0, ge=0, le=100, description="receiver noise figure [dB]")
+    temperature_k: float = Field(default=290.0, gt=0, le=10000, description="noise temperature [K]")
+    pathloss: PathlossSection = Field(description="the path loss model")
+    shadowing_margin_db: float = Field(default=0.0, ge=0, le=100, description="margin for shadow fading, subtracted from the received power [dB]")
 
     @model_validator(mode="after")
     def _frequency(self) -> "LinkBudgetSection":
@@ -255,9 +266,12 @@ class LinkBudgetSection(_Strict):
 
 class CodecSection(_Strict):
     name: str = Field(min_length=1, max_length=64, description="label in results and plots")
-    type: str
-    params: dict[str, Any] = Field(default_factory=dict)
-    streams: dict[str, StreamOverride] = Field(default_factory=dict)
+    type: str = Field(description="codec type: a built-in name (see Codec types), a plugin's registered name "
+                                  "(linksim list) or package.module:Class")
+    params: dict[str, Any] = Field(default_factory=dict, description="the codec type's parameters (see its section under Codec types); unknown keys are errors")
+    streams: dict[str, StreamOverride] = Field(
+        default_factory=dict, description="transport of each stream, by the codec type's stream names; a field "
+        "left out keeps the codec's default")
     series: str | None = Field(default=None, min_length=1, max_length=64,
                                description="curve this codec belongs to in the fidelity-vs-load plots "
                                            "and comparison sample grids (e.g. several d of one HSC model)")
@@ -273,16 +287,21 @@ class CodecSection(_Strict):
 class Scenario(_Strict):
     """A whole scenario file."""
 
-    name: str = Field(min_length=1, max_length=100)
-    seed: int = Field(default=0, ge=0, le=2**63 - 1)
+    name: str = Field(min_length=1, max_length=100, description="name of the run; its default output folder is "
+                                                                "results/<name>/")
+    seed: int = Field(default=0, ge=0, le=2**63 - 1, description="every random draw follows from it: same seed, same numbers")
     device: str = Field(default="auto", description="auto | cpu | cuda | cuda:<index>")
-    data: DataSection
-    phy: PhySection = Field(default_factory=PhySection)
-    channels: list[dict[str, Any]] = Field(min_length=1, max_length=100)
-    sweep: SweepSection
-    budget: BudgetSection = Field(default_factory=BudgetSection)
-    link_budget: LinkBudgetSection | None = None
-    codecs: list[CodecSection] = Field(min_length=1, max_length=100)
+    data: DataSection = Field(description="the samples to send")
+    phy: PhySection = Field(default_factory=PhySection, description="the physical layer shared by every link")
+    channels: list[dict[str, Any]] = Field(
+        min_length=1, max_length=100,
+        description="channel models, each swept: a mapping with model (a name from Channel models, a plugin's, "
+                    "or package.module:Class) and that model's fields")
+    sweep: SweepSection = Field(description="the points of every codec and channel: SNRs or distances")
+    budget: BudgetSection = Field(default_factory=BudgetSection, description="bandwidth budget per sample (optional)")
+    link_budget: LinkBudgetSection | None = Field(default=None, description="distance -> SNR; needed by sweep.distance_m")
+    codecs: list[CodecSection] = Field(min_length=1, max_length=100, description="codecs to compare: each runs over "
+                                       "every channel and sweep point")
     metrics: list[str] = Field(default_factory=lambda: list(DEFAULT_METRICS), max_length=100,
                                description="metrics to report: names from `linksim list` or package.module:METRIC")
     targets: dict[str, float] = Field(default_factory=dict, max_length=100,
