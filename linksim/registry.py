@@ -28,10 +28,10 @@ import hashlib
 import importlib
 import inspect
 import re
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from linksim.errors import PluginError, UnknownName
@@ -150,8 +150,13 @@ class Registry(Mapping[str, T], Generic[T]):
         return self._entry_points
 
     def refresh(self) -> None:
-        """Read the entry points again (after ``pip install`` of a plugin in a running session)."""
+        """Read the entry points again and forget what was loaded from them and from
+        ``module:Attribute`` references (after ``pip install`` of a plugin in a running
+        session); names registered from Python stay."""
         self._entry_points = None
+        for name, origin in list(self._origins.items()):
+            if origin.kind != "registered":
+                del self._objects[name], self._origins[name]
 
     def _load_entry_point(self, name: str) -> T:
         eps = self._discovered()[name]
@@ -280,22 +285,40 @@ class Registry(Mapping[str, T], Generic[T]):
         raise UnknownName(f"unknown {self.kind} '{name}' (known: {', '.join(sorted(self.names()))})")
 
     def provenance(self, name: str) -> dict[str, str] | None:
-        """What identifies the code behind a *plugin* ``name`` for result fingerprints:
-        its distribution and version, and a hash of the source of the module that defines
-        it. None for linksim's built-ins (linksim's own version covers them)."""
+        """What identifies the code behind a *plugin* ``name`` for result fingerprints: the
+        distribution and version that provide it, and a digest of the package that defines
+        it (every file of its top-level package: its modules, and data such as weights that
+        ship inside it). None for linksim's built-ins (linksim's own version covers them)."""
         obj = self[name]
         origin = self.origin(name)
         if origin.kind == "built-in":
             return None
-        out = {"target": _qualified(obj)}
-        dist = origin.distribution or _distribution_of(_qualified(obj).partition(":")[0])
+        module = _defining_module(obj, origin)
+        out = {"target": origin.target if origin.kind in ("plugin", "module") else _qualified(obj)}
+        dist = origin.distribution or _distribution_of(module)
         if dist is not None:
             out["distribution"] = dist
             out["version"] = origin.version or _version_of(dist) or ""
-        digest = source_hash(obj)
+        digest = source_hash(obj, module)
         if digest is not None:
             out["source_sha256"] = digest
         return out
+
+
+def _defining_module(obj: Any, origin: Origin) -> str:
+    """The module a plugin's code lives in: where its entry point or reference points, the
+    class's or function's own module, or, for an instance registered from Python (a
+    ``Metric``, a ``DataSource``), the module of its first function-valued attribute that is
+    not linksim's (its ``compute``, its ``load``)."""
+    if origin.kind in ("plugin", "module") and ":" in origin.target:
+        return origin.target.partition(":")[0]
+    if inspect.isclass(obj) or inspect.isfunction(obj):
+        return obj.__module__
+    for value in [*vars(obj).values(), *(getattr(type(obj), n, None) for n in dir(type(obj)))]:
+        module = getattr(value, "__module__", None) if callable(value) else None
+        if module and not module.startswith(BUILTIN_DISTRIBUTION):
+            return module
+    return type(obj).__module__
 
 
 def _dist_name(ep: EntryPoint) -> str | None:
@@ -320,18 +343,55 @@ def _version_of(dist: str) -> str | None:
         return None
 
 
-def source_hash(obj: Any) -> str | None:
-    """SHA-256 of the source file of the module that defines ``obj`` (None when it has no file:
-    a class typed into a notebook hashes its own source lines instead, if inspect finds them)."""
+_FILE_DIGESTS: dict[tuple[str, int, int], str] = {}  # (path, size, mtime) -> sha256: hashed once per change
+_MAX_HASHED_BYTES = 1 << 30
+
+
+def _file_digest(path: Path) -> str:
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _FILE_DIGESTS:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        _FILE_DIGESTS[key] = h.hexdigest()
+    return _FILE_DIGESTS[key]
+
+
+def source_hash(obj: Any, module: str | None = None) -> str | None:
+    """SHA-256 over the files of the top-level package that defines ``obj`` (``module``, or
+    ``obj``'s own module): every file under the package's folder but caches, by relative
+    path and content, so that editing any of its modules or replacing a weights file it ships
+    changes the digest. A single-file module hashes that file; a class typed into a notebook
+    (no file) hashes its own source lines, if inspect finds them; else None."""
+    import importlib.util
+
     target = obj if inspect.isclass(obj) or inspect.isfunction(obj) else type(obj)
-    module = sys.modules.get(getattr(target, "__module__", ""))
-    path = getattr(module, "__file__", None)
-    if path:
-        try:
-            with open(path, "rb") as fh:
-                return hashlib.sha256(fh.read()).hexdigest()
-        except OSError:
-            pass
+    module = module or getattr(target, "__module__", "")
+    top = module.partition(".")[0]
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        spec = None
+    files: list[tuple[str, Path]] = []
+    if spec is not None and spec.submodule_search_locations:
+        for folder in spec.submodule_search_locations:
+            root = Path(folder)
+            files += [(str(f.relative_to(root)), f) for f in root.rglob("*")
+                      if f.is_file() and "__pycache__" not in f.parts and f.suffix not in (".pyc", ".pyo")]
+    elif spec is not None and spec.origin and Path(spec.origin).is_file():
+        files = [(Path(spec.origin).name, Path(spec.origin))]
+    if files:
+        h = hashlib.sha256()
+        total = 0
+        for rel, f in sorted(files):
+            total += f.stat().st_size
+            if total > _MAX_HASHED_BYTES:  # a huge package: its file list and sizes stand in for the rest
+                h.update(f"{rel}\0{f.stat().st_size}\0{f.stat().st_mtime_ns}\n".encode())
+                continue
+            h.update(f"{rel}\0{_file_digest(f)}\n".encode())
+        return h.hexdigest()
     try:
         return hashlib.sha256(inspect.getsource(target).encode()).hexdigest()
     except (OSError, TypeError):

@@ -103,6 +103,16 @@ METRICS: Registry[Metric] = Registry("metric", "linksim.metrics", check=_check_m
 register_metric = METRICS.register
 
 
+def _alias_references(name: str, metric: Metric) -> None:
+    # a metric a scenario names as ``package.module:METRIC`` is reported under its own name:
+    # register it under that name too, so that every lookup of a row name finds its facts
+    if ":" in name and metric.name not in METRICS:
+        METRICS.register(metric.name, metric)
+
+
+METRICS.on_register(_alias_references)
+
+
 def metric_info(row_name: str) -> Metric:
     """The facts of a ``results.csv`` row name (``base/qualifier`` has the facts of ``base``).
 

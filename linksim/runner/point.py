@@ -73,8 +73,10 @@ def simulate_point(sim: "Simulation", key: PointKey, on_batch: Callable[[], None
 
     names = sc.metric_names
     provided = set(codec.provided_metric_names())
-    # per-sample image functions the codec does not compute itself (validation made sure they apply)
-    functions = [METRICS[m] for m in names if m not in provided and METRICS[m].computed_by == "function"]
+    # per-sample image functions the codec does not compute itself (validation made sure they apply);
+    # resolved from the scenario's entries, which may be package.module:METRIC references
+    metrics = [METRICS.resolve(entry) for entry in sc.metrics]
+    functions = [m for m in metrics if m.name not in provided and m.computed_by == "function"]
     set_level = learned.accumulators()
     point_metrics = codec.point_metrics([m for m in names if m in provided])
     budget = sc.budget_channel_uses()

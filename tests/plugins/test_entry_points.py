@@ -3,6 +3,7 @@ through ``module:Class`` in a scenario, and what happens when they are broken.""
 
 from __future__ import annotations
 
+import sys
 import textwrap
 
 import pytest
@@ -60,14 +61,23 @@ def _install(tmp_path, name: str, entry_points: str, modules: dict[str, str], mo
     monkeypatch.syspath_prepend(str(tmp_path))
 
 
+PLUGIN_MODULES = ("plugcodec", "plugextras", "brokenplug", "othercodec", "evolving_codec", "plugdata", "plugmetric")
+
+
 @pytest.fixture
 def refreshed():
+    """Registries re-read their entry points, and this file's plugin modules are imported afresh
+    (each test writes its own into its own temporary folder)."""
     registries = (CODECS, CHANNELS, SOURCES, METRICS)
     for r in registries:
         r.refresh()
+    for m in PLUGIN_MODULES:
+        sys.modules.pop(m, None)
     yield
     for r in registries:
         r.refresh()
+    for m in PLUGIN_MODULES:
+        sys.modules.pop(m, None)
 
 
 SCENARIO = textwrap.dedent('''
@@ -196,3 +206,38 @@ def test_a_data_source_plugin_by_reference_with_an_argument(tmp_path, monkeypatc
     scenario.write_text(scenario.read_text().replace("Stripes:2", "Stripes:wide"))
     assert main(["run", str(scenario), "--out", str(tmp_path / "run2"), "--quiet"]) == 2
     assert "give the stripe width" in capsys.readouterr().err
+
+
+METRIC_SRC = textwrap.dedent('''
+    from linksim.metrics.table import Metric
+
+    def _mae(x, x_hat):
+        return (x_hat - x).abs().flatten(1).mean(1).double()
+
+    MAE = Metric("mae", "mean absolute error per pixel", "function", higher_is_better=False, data="image",
+                 compute=_mae)
+''')
+
+
+def test_a_metric_plugin_by_reference_and_its_target(tmp_path, monkeypatch, refreshed, capsys):
+    (tmp_path / "plugmetric.py").write_text(METRIC_SRC)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(textwrap.dedent('''
+        name: mae
+        device: cpu
+        data: {source: digits28, num_samples: 4, batch_size: 4}
+        channels: [{model: awgn}]
+        sweep: {snr_db: [0, 30]}
+        codecs: [{name: analog, type: raw, streams: {data: {path: analog}}}]
+        metrics: [psnr, "plugmetric:MAE"]
+    '''))
+    out = tmp_path / "run"
+    assert main(["run", str(scenario), "--out", str(out), "--quiet"]) == 0
+    rows = [r.split(",") for r in (out / "results.csv").read_text().splitlines() if ",mae," in r]
+    assert len(rows) == 2 and float(rows[0][4]) > float(rows[1][4]) > 0  # worse at 0 dB than at 30 dB
+    capsys.readouterr()
+    # the metric's module changes: its points are recomputed
+    (tmp_path / "plugmetric.py").write_text(METRIC_SRC.replace("mean(1)", "mean(1) * 1"))
+    assert main(["run", str(scenario), "--out", str(out), "--quiet"]) == 0
+    assert "2 points simulated, 0 resumed" in capsys.readouterr().out
