@@ -37,6 +37,10 @@ class DataSource:
         naming the source for anything wrong.
     :param usages: the spellings :func:`known_sources` shows, e.g. ``("folder:<path>",)``.
     :param multimodal: the loader gives (video, audio, text) samples instead of images.
+    :param folder_argument: the argument is a folder (``<dir>``, or ``<dir>:<split>`` with a
+        split among ``splits``): a relative one is resolved against the scenario file's
+        folder, and a missing one is a validation error naming ``data.source``.
+    :param splits: the split names that may follow the folder.
 
     A plugin either creates an instance (``MY_SOURCE = DataSource(load, ("mysource:<dir>",))``)
     or subclasses it with a ``load`` method and no constructor arguments; its entry point
@@ -45,13 +49,17 @@ class DataSource:
 
     usages: tuple[str, ...] = ()
     multimodal: bool = False
+    folder_argument: bool = False
+    splits: tuple[str, ...] = ()
 
     def __init__(self, loader: Loader | None = None, usages: tuple[str, ...] | list[str] = (),
-                 multimodal: bool = False) -> None:
+                 multimodal: bool = False, folder_argument: bool = False, splits: tuple[str, ...] = ()) -> None:
         if loader is not None:
             self.load = loader  # type: ignore[method-assign]
         self.usages = tuple(usages) or type(self).usages
         self.multimodal = multimodal or type(self).multimodal
+        self.folder_argument = folder_argument or type(self).folder_argument
+        self.splits = tuple(splits) or type(self).splits
 
     def load(self, source: str, argument: str, num_samples: int, image_size: int | None,
              seed: int) -> "ImageDataset | MultimodalBatch":
@@ -233,8 +241,8 @@ def _mnist(source: str, arg: str, n: int, size: int | None, seed: int) -> ImageD
 
 DIGITS28 = DataSource(_digits28, ("digits28", "digits28:train"))
 PHOTOS = DataSource(_photos, ("photos",))
-FOLDER = DataSource(_folder, ("folder:<path>",))
-MNIST = DataSource(_mnist, ("mnist:<dir>", "mnist:<dir>:train"))
+FOLDER = DataSource(_folder, ("folder:<path>",), folder_argument=True)
+MNIST = DataSource(_mnist, ("mnist:<dir>", "mnist:<dir>:train"), folder_argument=True, splits=("train", "test"))
 
 
 # Multimodal sources (video, audio, text) for multimodal codecs (``bridge``).
@@ -283,6 +291,8 @@ def _folder_and_split(source: str, arg: str, kind: str, default: str = "test") -
 
 
 DIGITS_AV = DataSource(_digits_av, ("digits-av", "digits-av:train"), multimodal=True)
-TRIPLES = DataSource(_triples, ("triples:<dir>",), multimodal=True)
-VGGSOUND = DataSource(_vggsound, ("vggsound:<dir>", "vggsound:<dir>:train"), multimodal=True)
-COCO = DataSource(_coco, ("coco:<dir>", "coco:<dir>:train"), multimodal=True)  # default split: val
+TRIPLES = DataSource(_triples, ("triples:<dir>",), multimodal=True, folder_argument=True)
+VGGSOUND = DataSource(_vggsound, ("vggsound:<dir>", "vggsound:<dir>:train"), multimodal=True, folder_argument=True,
+                      splits=("train", "test", "val"))
+COCO = DataSource(_coco, ("coco:<dir>", "coco:<dir>:train"), multimodal=True, folder_argument=True,
+                  splits=("train", "test", "val"))  # default split: val

@@ -157,21 +157,8 @@ def validate_scenario(raw: Any, base_dir: Path | None = None) -> Scenario:
                 if tr.path == "analog":
                     problems.append(f"codecs[{i}].streams.{s}.path: Eb/N0 is undefined for analog streams; use sweep.snr_type: esn0")
 
-    source = sc.data.source
-    for kind in ("folder:", "mnist:", "triples:", "vggsound:", "coco:"):
-        if source.startswith(kind):
-            folder = source[len(kind):]
-            split = ""
-            if kind in ("mnist:", "vggsound:", "coco:") and folder.endswith((":train", ":test", ":val")):
-                folder, split = folder.rsplit(":", 1)
-                split = ":" + split
-            path = Path(folder).expanduser()
-            if not path.is_absolute() and base_dir is not None:
-                path = (base_dir / path).resolve()
-            if not path.is_dir():
-                problems.append(f"data.source: folder '{folder}' does not exist (resolved to {path})")
-            else:
-                sc = sc.model_copy(update={"data": sc.data.model_copy(update={"source": f"{kind}{path}{split}"})})
+    sc, more = _resolve_data_folder(sc, base_dir)
+    problems += more
 
     if problems:
         raise ScenarioError(problems)
@@ -180,6 +167,36 @@ def validate_scenario(raw: Any, base_dir: Path | None = None) -> Scenario:
     sc._transports = transports
     sc._metric_names = metric_names
     return sc
+
+
+def _resolve_data_folder(sc: Scenario, base_dir: Path | None) -> tuple[Scenario, list[str]]:
+    """A data source whose argument is a folder (``DataSource.folder_argument``: ``folder:``,
+    ``mnist:``, a plugin's...): a relative folder is resolved against the scenario file's
+    folder, and a missing one is a problem naming ``data.source``."""
+    from linksim.data.registry import source_entry, split_source
+    from linksim.errors import DataError
+
+    source = sc.data.source
+    try:
+        entry = source_entry(source)
+    except DataError:
+        return sc, []  # reported with the modalities
+    if not entry.folder_argument:
+        return sc, []
+    kind, folder = split_source(source)
+    split = ""
+    head, sep, tail = folder.rpartition(":")
+    if sep and tail in entry.splits:
+        folder, split = head, f":{tail}"
+    if not folder.strip():
+        return sc, []  # the loader names what is missing
+    path = Path(folder).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = (base_dir / path).resolve()
+    if not path.is_dir():
+        return sc, [f"data.source: folder '{folder}' does not exist (resolved to {path})"]
+    resolved = f"{kind}:{path}{split}"
+    return sc.model_copy(update={"data": sc.data.model_copy(update={"source": resolved})}), []
 
 
 def _codec_classes(sc: Scenario) -> list[type]:
