@@ -27,17 +27,19 @@ class ImageDataset:
             3 (RGB). All images share one size.
         labels: ``[N]`` int64 class labels when the source has them, else ``None``.
         names: ``N`` short identifiers, one per sample, e.g. ``"digits28/test/0042"``
-            or ``"photos/astronaut"``.
+            or ``"photos/astronaut"`` (default: ``<source>/<index>``).
         source: the source string the dataset was loaded from.
     """
 
     images: torch.Tensor
-    labels: torch.Tensor | None
-    names: list[str]
-    source: str
+    labels: torch.Tensor | None = None
+    names: list[str] | None = None
+    source: str = ""
 
     def __post_init__(self) -> None:
         x = self.images
+        if self.names is None and isinstance(x, torch.Tensor) and x.dim() >= 1:
+            object.__setattr__(self, "names", [f"{self.source or 'sample'}/{i}" for i in range(x.shape[0])])
         if not isinstance(x, torch.Tensor) or x.dim() != 4:
             raise DataError(f"data.source {self.source!r}: images must be a [N, C, H, W] tensor")
         if x.dtype != torch.float32:

@@ -18,7 +18,7 @@ import linksim
 from linksim.codecs import Codec, CodecContext, Transport, codec_class
 from linksim.data import DataError, ImageDataset, load_dataset
 from linksim.data.multimodal import MultimodalBatch
-from linksim.errors import RunError
+from linksim.errors import RunError, ScenarioError
 from linksim.metrics.learned import LoadedMetrics
 from linksim.phy.analog_link import AnalogLink
 from linksim.phy.channels import ChannelModel, build_channel
@@ -110,7 +110,13 @@ class Simulation:
                 seed=sc.seed,
                 max_block_bits=sc.phy.max_code_block_bits,
             )
-            codecs[section.name] = codec_class(section.type)(params, transports, ctx).to(device)
+            try:
+                codecs[section.name] = codec_class(section.type)(params, transports, ctx).to(device)
+            except ScenarioError:
+                raise
+            except ValueError as e:  # a codec refusing its params for this run: a scenario problem, one line
+                i = list(sc.codecs).index(section)
+                raise ScenarioError([f"codecs[{i}] ({section.name}): {e}"]) from None
             try:
                 codecs[section.name].check_data(dataset)
             except ValueError as e:  # before any point: one line naming the source and the codec

@@ -183,8 +183,7 @@ DATA_SRC = textwrap.dedent('''
             size = image_size or 16
             cols = (torch.arange(size) // int(argument)) % 2
             images = cols.float().expand(num_samples, 1, size, size).clone()
-            return ImageDataset(images=images, labels=None, names=[f"stripes/{i}" for i in range(num_samples)],
-                                source=source)
+            return ImageDataset(images, source=source)  # no labels; names default to <source>/<i>
 ''')
 
 
@@ -241,3 +240,20 @@ def test_a_metric_plugin_by_reference_and_its_target(tmp_path, monkeypatch, refr
     (tmp_path / "plugmetric.py").write_text(METRIC_SRC.replace("mean(1)", "mean(1) * 1"))
     assert main(["run", str(scenario), "--out", str(out), "--quiet"]) == 0
     assert "2 points simulated, 0 resumed" in capsys.readouterr().out
+
+
+def test_a_codec_refusing_its_params_is_one_line_exit_2(tmp_path, monkeypatch, refreshed, capsys):
+    (tmp_path / "plugcodec.py").write_text(CODEC_SRC + textwrap.dedent('''
+        class Picky(HalfCodec):
+            def __init__(self, params, transports, context):
+                super().__init__(params, transports, context)
+                if context.sample_shape[-1] % 8:
+                    raise ValueError(f"images must be a multiple of 8 pixels wide, got {context.sample_shape[-1]}")
+    '''))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(SCENARIO.replace("type: half", "type: plugcodec:Picky").replace(", {model: quiet}", "")
+                        .replace(", brightness_error", "").replace("num_samples: 8", "num_samples: 8, image_size: 12"))
+    assert main(["run", str(scenario), "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["codecs[0] (by-entry-point): images must be a multiple of 8 pixels wide, got 12"]
