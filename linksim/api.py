@@ -144,7 +144,8 @@ def build_codec(type: str, params: Mapping[str, Any] | None = None, streams: Map
     from linksim.errors import PluginError, ScenarioError
     from linksim.runner.simulation import channel_uses_fn
     from linksim.phy.ofdm import OFDMGrid
-    from linksim.scenario import OFDMSection, PhySection
+    from linksim.phy.ofdm_params import OFDMParams
+    from linksim.scenario import PhySection
     from linksim.scenario.validate import _problems
 
     try:
@@ -163,7 +164,7 @@ def build_codec(type: str, params: Mapping[str, Any] | None = None, streams: Map
     except ValueError as e:
         raise ScenarioError([f"streams: {e}"]) from None
     try:
-        o = OFDMSection.model_validate(dict(ofdm or {}))
+        o = OFDMParams.model_validate(dict(ofdm or {}))
     except ValidationError as e:
         raise ScenarioError(_problems(e, ("ofdm",))) from None
     dev = torch.device(device)

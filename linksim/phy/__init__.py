@@ -26,7 +26,7 @@ _EXPORTS: dict[str, str] = {
     "LinkOutput": "link",
     "DigitalLinkOutput": "link",
     "AnalogLinkOutput": "link",
-    "OFDMParams": "link",
+    "OFDMParams": "ofdm_params",
     "DigitalLink": "digital_link",
     "DigitalLinkResult": "digital_link",
     "DigitalLinkPlan": "digital_link",
@@ -53,7 +53,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on f
     from .channels import ChannelModel, ChannelParams, build_channel, channel_class, register_channel
     from .digital_link import DigitalLink, DigitalLinkPlan, DigitalLinkResult, plan_digital_payload
     from .dlpack import as_tensor
-    from .link import AnalogLinkOutput, DigitalLinkOutput, Link, LinkOutput, OFDMParams
+    from .link import AnalogLinkOutput, DigitalLinkOutput, Link, LinkOutput
+    from .ofdm_params import OFDMParams
     from .modulation import MODULATIONS, bits_per_symbol
     from .ofdm import OFDMGrid
     from .snr import noise_variance

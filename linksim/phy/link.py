@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 import sionna
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ValidationError
 
 from .analog_link import AnalogLink
 from .channels import ChannelModel, ChannelParams, build_channel, channel_class
@@ -38,39 +38,13 @@ from .digital_link import DigitalLink
 from .dlpack import as_tensor
 from .modulation import bits_per_symbol
 from .ofdm import OFDMGrid
+from .ofdm_params import OFDMParams
 from .snr import noise_variance
 from .transceiver import OFDMTransceiver
 
 __all__ = ["Link", "LinkOutput", "DigitalLinkOutput", "AnalogLinkOutput", "OFDMParams"]
 
 Path = Literal["digital", "analog"]
-
-
-class OFDMParams(BaseModel):
-    """OFDM grid of a :class:`Link`; the defaults are those of a scenario's ``phy.ofdm``.
-
-    Same fields, defaults and limits as ``linksim.scenario.OFDMSection`` (a test keeps
-    them equal; the PHY cannot import the scenario module, which sits above it).
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    fft_size: int = Field(default=72, ge=1, le=4096, description="subcarriers")
-    num_ofdm_symbols: int = Field(default=14, ge=1, le=140, description="OFDM symbols per slot")
-    subcarrier_spacing_hz: float = Field(default=30e3, gt=0, le=1e7, description="subcarrier spacing [Hz]")
-    cyclic_prefix_length: int = Field(default=6, ge=0, le=4096, description="cyclic prefix [samples]")
-    pilot_ofdm_symbol_indices: list[int] = Field(default_factory=lambda: [2, 11], max_length=140,
-                                                 description="OFDM symbols carrying pilots")
-
-    @model_validator(mode="after")
-    def _consistent(self) -> "OFDMParams":
-        bad = [i for i in self.pilot_ofdm_symbol_indices if not 0 <= i < self.num_ofdm_symbols]
-        if bad:
-            raise ValueError(f"pilot_ofdm_symbol_indices: {bad} outside [0, {self.num_ofdm_symbols - 1}]")
-        if len(set(self.pilot_ofdm_symbol_indices)) >= self.num_ofdm_symbols:
-            raise ValueError("pilot_ofdm_symbol_indices: no OFDM symbol is left for data")
-        if self.cyclic_prefix_length > self.fft_size:  # Sionna's ResourceGrid refuses it
-            raise ValueError(f"cyclic_prefix_length: {self.cyclic_prefix_length} is longer than fft_size ({self.fft_size})")
-        return self
 
 
 # -- outputs -------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from linksim.codecs.base import CodecParams
 from linksim.metrics.learned import MetricModels
 from linksim.phy.channels import ChannelParams
 from linksim.phy.code_blocks import DEFAULT_MAX_BLOCK_BITS
+from linksim.phy.ofdm_params import OFDMParams
 
 #: what a scenario reports when it lists no ``metrics`` (and its codecs declare no defaults)
 DEFAULT_METRICS = ("ber", "bler", "mse", "psnr", "ssim")
@@ -37,30 +38,9 @@ class DataSection(_Strict):
     image_size: int | None = Field(default=None, ge=4, le=8192, description="square resize [pixels]")
 
 
-class OFDMSection(_Strict):
-    fft_size: int = Field(default=72, ge=1, le=4096, description="subcarriers")
-    num_ofdm_symbols: int = Field(default=14, ge=1, le=140, description="OFDM symbols per slot")
-    subcarrier_spacing_hz: float = Field(default=30e3, gt=0, le=1e7, description="subcarrier spacing [Hz]")
-    cyclic_prefix_length: int = Field(default=6, ge=0, le=4096, description="cyclic prefix [samples]; at most fft_size")
-    pilot_ofdm_symbol_indices: list[int] = Field(
-        default_factory=lambda: [2, 11], max_length=140,
-        description="OFDM symbols (0-based within the slot) that carry pilots on every subcarrier; "
-                    "the others carry data, and at least one must")
-
-    @model_validator(mode="after")
-    def _pilots(self) -> "OFDMSection":
-        bad = [i for i in self.pilot_ofdm_symbol_indices if not 0 <= i < self.num_ofdm_symbols]
-        if bad:
-            raise ValueError(f"pilot_ofdm_symbol_indices: {bad} outside [0, {self.num_ofdm_symbols - 1}]")
-        if len(set(self.pilot_ofdm_symbol_indices)) >= self.num_ofdm_symbols:
-            raise ValueError("pilot_ofdm_symbol_indices: no OFDM symbol is left for data")
-        return self
-
-    @model_validator(mode="after")
-    def _cyclic_prefix(self) -> "OFDMSection":
-        if self.cyclic_prefix_length > self.fft_size:  # Sionna's ResourceGrid refuses it
-            raise ValueError(f"cyclic_prefix_length: {self.cyclic_prefix_length} is longer than fft_size ({self.fft_size})")
-        return self
+class OFDMSection(OFDMParams):
+    """``phy.ofdm``: the resource grid every link of the scenario uses (the same model as
+    :class:`linksim.Link`'s ``ofdm``)."""
 
 
 class PhySection(_Strict):
