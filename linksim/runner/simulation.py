@@ -172,17 +172,6 @@ class Simulation:
                 left -= len(x)
                 yield start, x
 
-    def _target_reached(self, result: PointResult) -> bool:
-        sw = self.scenario.sweep
-        if not result.links:
-            return False
-        bit_errors = sum(c.bit_errors for c in result.links.values())
-        block_errors = sum(c.block_errors for c in result.links.values())
-        return (sw.target_bit_errors is not None and bit_errors >= sw.target_bit_errors) or (
-            sw.target_block_errors is not None and block_errors >= sw.target_block_errors
-        )
-
-    @torch.no_grad()
     def load_models(self) -> LoadedMetrics:
         """Every model of every codec and learned metric, once, before any point is simulated
         (a missing model stops the run with one line)."""
