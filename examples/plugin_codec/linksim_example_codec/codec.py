@@ -97,6 +97,7 @@ class TinyAutoencoderCodec(Codec):
     default_streams = {"latent": Transport(path="analog")}
     analog_streams = frozenset({"latent"})
     dtype_streams = frozenset({"latent"})
+    trainer = "linksim_example_codec.train:main"  # linksim train tiny-ae ... (imported only then)
 
     def __init__(self, params: TinyAEParams, transports: dict[str, Transport], context: CodecContext) -> None:
         super().__init__(params, transports, context)
