@@ -332,21 +332,21 @@ def _list(out: Console) -> int:
             table.add_row(name, origin.describe(), detail)
         out.print(table)
     table = Table(title="metrics (selectable in metrics:; the others are always reported)", title_justify="left")
-    for col in ("name", "from", "better", "unit", "aggregation", "computed by", "what it measures"):
+    for col in ("name", "from", "better", "unit", "aggregation", "interval", "axis", "computed by", "what it measures"):
         table.add_column(col)
     rows = []
     for name in METRICS.names():
         try:
             m = METRICS[name]
         except PluginError as e:
-            table.add_row(name, METRICS.origin(name).describe(), "", "", "", "", f"cannot load: {e}")
+            table.add_row(name, METRICS.origin(name).describe(), "", "", "", "", "", "", f"cannot load: {e}")
             continue
         rows.append((not m.selectable, m.computed_by, name, m))
     for _, _, name, m in sorted(rows):
         better = {True: "higher", False: "lower", None: ""}[m.higher_is_better]
         shown = name if m.selectable else f"({name})"
-        table.add_row(shown, METRICS.origin(name).describe(), better, m.unit, m.aggregation, m.computed_by,
-                      m.description)
+        table.add_row(shown, METRICS.origin(name).describe(), better, m.unit, m.aggregation, m.interval, m.scale,
+                      m.computed_by, m.description)
     out.print(table)
     return EXIT_OK
 
