@@ -18,7 +18,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 
-# -- tiny caption_latent models (tests/caption_latent/, and the payload fuzz) ----------------
+# -- tiny caption_latent models (tests/codecs/, tests/metrics/, the payload fuzz) ------------
 # Tiny BLIP, Stable Diffusion (VAE, UNet, CLIP text encoder + tokenizer, DDIM), CLIP and
 # AlexNet built from configs in memory and saved once per test session, so that the
 # codec and the metrics load them through the real ``from_pretrained`` code.

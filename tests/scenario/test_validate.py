@@ -18,7 +18,7 @@ from linksim.scenario import (
     validate_scenario,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((REPO / "scenarios").glob("*.yaml"))
 
 BASE = {

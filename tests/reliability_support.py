@@ -1,9 +1,12 @@
-"""Helpers of the reliability tests: fuzz sizes from the environment, a time bound, the tally.
+"""Helpers of the reliability tests (tests/reliability/) and of the codec contract's payload fuzz
+(tests/codec_cases.py): fuzz sizes from the environment, a time bound, the tally.
 
 ``LINKSIM_FUZZ_EXAMPLES`` sets how many fuzzed inputs each fuzz test tries (default: a
 CI-friendly number that keeps every test to seconds); ``LINKSIM_FUZZ_KILLS`` how many
 times the kill test kills a run. The counts actually tried are added to :data:`TALLY`
-and printed at the end of the session (see conftest.py).
+and printed at the end of the session (see reliability/conftest.py).
+
+It lives in tests/ (on ``sys.path`` through tests/conftest.py) so that any test folder can import it.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from linksim.cli import main
 from linksim.results import CSV_COLUMNS
 from linksim.scenario import ScenarioError, validate_scenario
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 LINK_BUDGET = {
     "tx_power_dbm": 23, "tx_antenna_gain_dbi": 8, "rx_antenna_gain_dbi": 0, "other_losses_db": 2,

@@ -163,7 +163,7 @@ def test_image_size_must_suit_the_vae(tiny_models, tmp_path, capsys):
     assert len(err) == 1 and err[0].startswith("data.image_size:") and "multiples of 2" in err[0]
 
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_shipped_flickr8k_scenario_prints_table_1(capsys):
