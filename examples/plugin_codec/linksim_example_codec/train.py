@@ -122,7 +122,7 @@ def evaluate(model: TinyAutoencoder, num_samples: int = 256, snr_db: float | Non
     :param snr_db: None: error-free latent; else complex AWGN on the latent at this Es/N0 [dB].
     """
     from linksim.data import load_dataset
-    from linksim.metrics.fidelity import fidelity_metric
+    from linksim.metrics.table import METRICS
 
     x = load_dataset("digits28:test", num_samples).images
     z = model.eval().encode(x)
@@ -130,7 +130,7 @@ def evaluate(model: TinyAutoencoder, num_samples: int = 256, snr_db: float | Non
         gen = torch.Generator().manual_seed(seed)
         z = z + torch.randn(z.shape, generator=gen) * math.sqrt(10.0 ** (-snr_db / 10.0) / 2)
     x_hat = model.decode(z)
-    return {m: float(fidelity_metric(m)(x, x_hat).mean()) for m in ("psnr", "ssim")}
+    return {m: float(METRICS[m].compute(x, x_hat).mean()) for m in ("psnr", "ssim")}
 
 
 def main(argv: list[str] | None = None) -> int:
