@@ -1,14 +1,16 @@
 """Executors: where the points of a sweep run (this process, or a Ray cluster).
 
 The runner plans (:class:`PointSchedule`) and writes results; an executor only runs
-points and hands their results back, in whatever order they finish.
+points and hands their results back, in whatever order they finish. The protocol and the
+default in-process executor live with the runner (:mod:`linksim.runner.execution`), which
+never imports this package; :func:`make_executor` picks one by name.
 """
 
 from __future__ import annotations
 
-from linksim.executors.base import Executor, ExecutorUnavailable, PointProgress
-from linksim.executors.in_process import InProcessExecutor
-from linksim.executors.schedule import PointSchedule, is_error_free
+from linksim.errors import ExecutorUnavailable
+from linksim.runner.execution import Executor, InProcessExecutor, PointProgress
+from linksim.runner.schedule import PointSchedule, is_error_free
 
 #: names accepted by ``linksim run --executor``
 EXECUTORS = ("in-process", "ray")

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Callable
 
 import torch
 
-from linksim.executors.base import ExecutorUnavailable, PointProgress
+from linksim.errors import ExecutorUnavailable, RunError
+from linksim.runner.execution import PointProgress
 from linksim.results import PointKey, PointResult
 
 if TYPE_CHECKING:
-    from linksim.executors.schedule import PointSchedule
+    from linksim.runner.schedule import PointSchedule
     from linksim.runner import Simulation
     from linksim.scenario import Scenario
 
@@ -101,8 +102,6 @@ class RayExecutor:
         try:
             use_gpu = self._wants_gpu(sim.scenario.device)
             if use_gpu and not self._ray.cluster_resources().get("GPU", 0):
-                from linksim.runner import RunError
-
                 # a task asking for a GPU the cluster lacks would wait forever
                 raise RunError(f"device: '{sim.scenario.device}' but the Ray cluster has no GPU "
                                "(use device: auto or cpu, or add GPU nodes)")
@@ -125,8 +124,6 @@ class RayExecutor:
                 key = in_flight.pop(ref)
                 result = self._get(ref, key)
                 if result.fingerprint != sim.fingerprint(key):
-                    from linksim.runner import RunError
-
                     raise RunError(f"point {key.codec} | {key.channel} | {key.label()}: a Ray worker computed it "
                                    "from a different scenario or linksim version (install the same linksim on "
                                    "every node)")
@@ -171,8 +168,6 @@ class RayExecutor:
         except ray.exceptions.RayTaskError as e:
             raise e.cause from None
         except ray.exceptions.RayError as e:
-            from linksim.runner import RunError
-
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise RunError(f"point {key.codec} | {key.channel} | {key.label()} failed on Ray after "
                            f"{MAX_RETRIES} retries: {first}") from None

@@ -23,7 +23,7 @@ from linksim.runner.simulation import Simulation, versions
 from linksim.scenario import Scenario, scenario_to_yaml
 
 if TYPE_CHECKING:
-    from linksim.executors import Executor
+    from linksim.runner.execution import Executor
 
 
 @dataclass
@@ -48,7 +48,7 @@ def run_scenario(sc: Scenario, out_dir: Path, force: bool = False, progress=None
     :param executor: where the points run (default: in this process, one by one);
         this process alone writes the results, whatever the executor.
     """
-    from linksim.executors import InProcessExecutor
+    from linksim.runner.execution import InProcessExecutor
 
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
@@ -65,7 +65,8 @@ def run_scenario(sc: Scenario, out_dir: Path, force: bool = False, progress=None
 
 def _run_locked(sc: Scenario, sim: Simulation, out_dir: Path, force: bool, progress, t0: float,
                 executor: "Executor") -> RunSummary:
-    from linksim.executors import PointProgress, PointSchedule
+    from linksim.runner.execution import PointProgress
+    from linksim.runner.schedule import PointSchedule
 
     store = ResultStore(out_dir / "results.h5")
     recovered = store.recover()
@@ -113,7 +114,8 @@ def run_in_memory(sc: Scenario, progress=None, executor: "Executor | None" = Non
     :param executor: where the points run (default: this process).
     :param sim: an already built :class:`Simulation` of ``sc`` (built here when None).
     """
-    from linksim.executors import InProcessExecutor, PointProgress, PointSchedule
+    from linksim.runner.execution import InProcessExecutor, PointProgress
+    from linksim.runner.schedule import PointSchedule
 
     t0 = time.perf_counter()
     executor = executor or InProcessExecutor()

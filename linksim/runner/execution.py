@@ -1,4 +1,11 @@
-"""What an executor is: something that simulates the points a schedule releases."""
+"""What the sweep asks of an executor, and the default one.
+
+An executor simulates the points a :class:`~linksim.runner.schedule.PointSchedule`
+releases and hands each result back; the runner alone writes them. The protocol lives
+here, beside the sweep that uses it, so that the runner never imports an executor: the
+Ray executor (:mod:`linksim.executors.ray_cluster`) implements it from above, and
+:class:`InProcessExecutor` (every point in this process, in order) is the default.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +16,8 @@ import torch
 from linksim.results import PointKey, PointResult
 
 if TYPE_CHECKING:
-    from linksim.executors.schedule import PointSchedule
-    from linksim.runner import Simulation
-
-
-from linksim.errors import ExecutorUnavailable  # noqa: E402, F401  (re-exported)
+    from linksim.runner.schedule import PointSchedule
+    from linksim.runner.simulation import Simulation
 
 
 class PointProgress:
@@ -54,7 +58,7 @@ class Executor(Protocol):
     name: str
 
     def driver_device(self) -> torch.device | None:
-        """Device of the driver's own :class:`~linksim.runner.Simulation` (None: the scenario's)."""
+        """Device of the driver's own :class:`~linksim.runner.simulation.Simulation` (None: the scenario's)."""
 
     def run(self, sim: "Simulation", schedule: "PointSchedule", on_result: Callable[[PointResult], None],
             progress: PointProgress) -> None:
@@ -63,3 +67,30 @@ class Executor(Protocol):
         ``on_result`` is called once per point, and ``schedule.finish`` after it, before
         more points are taken from the schedule.
         """
+
+
+class InProcessExecutor:
+    """Points in sweep order in the calling process, on the scenario's device."""
+
+    name = "in-process"
+
+    def driver_device(self) -> torch.device | None:
+        """None: the driver's Simulation runs the points, on the scenario's device."""
+        return None
+
+    def run(self, sim: "Simulation", schedule: "PointSchedule", on_result: Callable[[PointResult], None],
+            progress: PointProgress) -> None:
+        """Take one point at a time (the plain sweep order), report each batch, hand each result over."""
+        while ready := schedule.take_ready(limit=1):
+            key = ready[0]
+            progress.started(key)
+            drawn = [0]
+
+            def on_batch():
+                drawn[0] += 1
+                progress.batch()
+
+            result = sim.run_point(key, on_batch=on_batch)
+            progress.finished(key, drawn[0])
+            on_result(result)
+            schedule.finish(result)
