@@ -27,7 +27,7 @@ except ImportError:  # not installed: use the source folder
 
 from linksim.codecs import AnalogPayload, CodecContext, DigitalPayload, StreamOverride  # noqa: E402
 from linksim.data import load_dataset  # noqa: E402
-from linksim.metrics.fidelity import psnr  # noqa: E402
+from linksim.metrics.fidelity import psnr as image_psnr  # noqa: E402
 from linksim_example_codec.codec import TinyAutoencoderCodec  # noqa: E402
 from linksim_example_codec.model import (  # noqa: E402
     KIND,
@@ -58,7 +58,7 @@ def test_digits() -> torch.Tensor:
 
 
 def psnr(x: torch.Tensor, x_hat: torch.Tensor) -> float:
-    return float(psnr(x, x_hat).mean())
+    return float(image_psnr(x, x_hat).mean())
 
 
 # --------------------------------------------------------------------------- #
