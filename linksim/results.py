@@ -38,6 +38,13 @@ class PointKey:
     snr_db: float
     distance_m: float | None = None
 
+    def __post_init__(self) -> None:
+        # one identity everywhere: equality, the group name and the point seed (both use
+        # repr) must agree, so 0 / -0.0 / 0.0 are all 0.0 (as the scenario schema gives them)
+        object.__setattr__(self, "snr_db", float(self.snr_db) + 0.0)
+        if self.distance_m is not None:
+            object.__setattr__(self, "distance_m", float(self.distance_m) + 0.0)
+
     def group_name(self) -> str:
         """Stable HDF5 group name (labels may hold characters HDF5 paths cannot)."""
         text = f"{self.codec}\x00{self.channel}\x00{self.snr_db!r}"

@@ -76,6 +76,16 @@ class PhySection(_Strict):
         return self
 
 
+def _key_value(x: float) -> float:
+    """A sweep value as the one float that names its point everywhere (results.h5 group,
+    point seed, results.csv): ``0``, ``0.0`` and ``-0.0`` are all ``0.0``, ``10`` is ``10.0``.
+
+    ``-0.0 == 0.0`` while ``repr`` tells them apart, so without this one point had two
+    names and a rerun with ``[-0.0]`` took the finished ``[0]`` point for another one.
+    """
+    return float(x) + 0.0  # IEEE: -0.0 + 0.0 == +0.0; every other value is unchanged
+
+
 class SNRRange(_Strict):
     """The range form of ``sweep.snr_db``: ``start`` to ``stop`` in steps of ``step`` [dB]."""
 
@@ -83,9 +93,14 @@ class SNRRange(_Strict):
     stop: float = Field(description="last SNR [dB], included when start + k step lands on it")
     step: float = Field(gt=0, description="spacing [dB]")
 
+    @field_validator("start", "stop")
+    @classmethod
+    def _no_negative_zero(cls, v: float) -> float:
+        return _key_value(v)
+
     def values(self) -> list[float]:
         n = int(math.floor((self.stop - self.start) / self.step + 1e-9)) + 1
-        return [round(self.start + i * self.step, 10) for i in range(max(n, 0))]
+        return [_key_value(round(self.start + i * self.step, 10)) for i in range(max(n, 0))]
 
     @model_validator(mode="after")
     def _order(self) -> "SNRRange":
@@ -141,7 +156,7 @@ class SweepSection(_Strict):
             raise ValueError("SNR values must be finite and within +-300 dB")
         if len(set(values)) != len(values):
             raise ValueError("SNR points repeat")
-        return v
+        return v if isinstance(v, SNRRange) else [_key_value(x) for x in v]
 
     @field_validator("distance_m")
     @classmethod
@@ -154,7 +169,7 @@ class SweepSection(_Strict):
             raise ValueError("distances must be finite and > 0 m")
         if len(set(v)) != len(v):
             raise ValueError("distances repeat")
-        return v
+        return [_key_value(x) for x in v]
 
     @model_validator(mode="after")
     def _one_axis(self) -> "SweepSection":
