@@ -37,6 +37,8 @@ class RunSummary:
     results: list[PointResult]
     skipped: list[PointKey] = field(default_factory=list)
     range_rows: list[dict] = field(default_factory=list)
+    #: points in results.h5 that this scenario does not ask for (kept there, not reported)
+    points_kept: int = 0
 
 
 def run_scenario(sc: Scenario, out_dir: Path, force: bool = False, progress=None,
@@ -74,32 +76,51 @@ def _run_locked(sc: Scenario, sim: Simulation, out_dir: Path, force: bool, progr
         warnings.warn(recovered, RuntimeWarning, stacklevel=2)
     store.initialise(scenario_to_yaml(sc), versions())
     (out_dir / "scenario.yaml").write_text(scenario_to_yaml(sc))
-    finished = {} if force else store.finished()
-    current = {k for k in sim.points() if finished.get(k) == sim.fingerprint(k)}
-    todo = [k for k in sim.points() if k not in current]
-    store.remove_except(set(sim.points()))
+    wanted = sim.points()
+    asked = set(wanted)
+    stored = {r.key: r for r in store.read_all()}
+    # a finished point is reused when it was computed for this scenario: same fingerprint, same seed
+    current = {} if force else {k: stored[k] for k in wanted if k in stored and _is_current(sim, stored[k])}
+    todo = [k for k in wanted if k not in current]
+    # points the scenario no longer asks for stay in results.h5 (a wider rerun resumes them)
+    kept = [k for k in stored if k not in asked]
+    if kept:
+        warnings.warn(f"{_count(len(kept), 'point')} kept in results.h5 that this scenario does not ask for "
+                      "(not in results.csv; asking for them again resumes them)", RuntimeWarning, stacklevel=2)
     batches = math.ceil(sim.max_samples() / sc.data.batch_size)
     if progress is not None:
         progress.start(len(todo) * batches, resumed=len(current))
     points = PointProgress(progress, batches)
-    done_results = {r.key: r for r in store.read_all()} if sc.sweep.skips_error_free() else {}
+    # the skip rule consults only this scenario's finished points, as a fresh run would
+    done_results = dict(current) if sc.sweep.skips_error_free() else {}
     todo = _ordered(sim, todo)
     schedule = PointSchedule(todo, sc.sweep.skips_error_free(), done_results, on_skip=points.skipped)
     # every point is written the moment it arrives, so an interrupted run resumes from there
     executor.run(sim, schedule, store.write, points)
     skipped = schedule.skipped
     store.consolidate()  # the journal of finished points into results.h5, atomically
-    results = store.read_all()
-    order = {k: i for i, k in enumerate(sim.points())}
-    results.sort(key=lambda r: order.get(r.key, len(order)))
+    # reported: the points this scenario asks for, as computed for it (a stale point the
+    # schedule skipped this time is not one of them)
+    order = {k: i for i, k in enumerate(wanted)}
+    results = [r for r in store.read_all() if r.key in order and _is_current(sim, r)]
+    results.sort(key=lambda r: order[r.key])
     write_outputs(sc, sim.dataset, results, out_dir)
     ranges = range_rows(sc, result_rows(sc, results)) if sc.is_distance_sweep() and sc.targets else []
     if ranges:
         write_range_csv(ranges, out_dir / "range.csv")
     return RunSummary(out_dir, len(todo) - len(skipped), len(current), time.perf_counter() - t0, results, skipped,
-                      ranges)
+                      ranges, points_kept=len(kept))
 
 
+def _is_current(sim: Simulation, r: PointResult) -> bool:
+    """Whether a stored point holds the numbers this scenario would compute for it."""
+    from linksim.runner.simulation import point_seed
+
+    return r.fingerprint == sim.fingerprint(r.key) and r.seed == point_seed(sim.scenario.seed, r.key)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _ordered(sim: Simulation, todo: list[PointKey]) -> list[PointKey]:

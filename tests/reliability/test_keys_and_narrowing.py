@@ -110,3 +110,46 @@ def test_a_point_key_has_one_identity():
     assert point_seed(3, minus) == point_seed(3, zero) == SEED_AT_0_DB  # existing seeds unchanged
     assert PointKey("raw", "awgn", 10).group_name() == PointKey("raw", "awgn", 10.0).group_name()
     assert repr(PointKey("raw", "awgn", 10).snr_db) == "10.0"
+
+
+def test_narrowing_the_sweep_keeps_the_points_it_no_longer_asks_for(tmp_path, capsys):
+    wide = tmp_path / "wide"
+    _run(tmp_path, "[0, 10]", wide, capsys)
+    wide_csv = (wide / "results.csv").read_text()
+    narrow_alone = tmp_path / "narrow"
+    _run(tmp_path, "[0]", narrow_alone, capsys)
+
+    with pytest.warns(RuntimeWarning, match=r"^1 point kept in results.h5 that this scenario does not ask for"):
+        printed = _run(tmp_path, "[0]", wide, capsys)
+    assert "0 points simulated, 1 resumed" in printed
+    assert sorted(_points(wide).values()) == [0.0, 10.0]  # nothing deleted
+    # reported: only what the scenario asks for, byte for byte as a run of that scenario alone
+    assert (wide / "results.csv").read_text() == (narrow_alone / "results.csv").read_text()
+
+    # widening again resumes both points: nothing is simulated twice
+    printed = _run(tmp_path, "[0, 10]", wide, capsys)
+    assert "0 points simulated, 2 resumed" in printed
+    assert (wide / "results.csv").read_text() == wide_csv
+
+
+def test_a_point_an_older_linksim_stored_as_negative_zero_is_simulated_again(tmp_path, capsys):
+    """An older linksim ran ``[-0.0]`` as a point of its own (its own group name and seed): its
+    numbers are not those of the seed of 0 dB, so it is simulated again, not reported."""
+    out = tmp_path / "out"
+    _run(tmp_path, "[0]", out, capsys)
+    before = (out / "results.csv").read_text()
+    legacy_name = "p_" + hashlib.sha1("raw\x00awgn\x00-0.0".encode()).hexdigest()[:20]
+    with h5py.File(out / "results.h5", "a") as f:
+        (name,) = f["points"]
+        g = f["points"][name]
+        g.attrs["snr_db"] = -0.0
+        g.attrs["seed"] = "2031803448857506568"  # point_seed(3, raw | awgn | -0.0) of that linksim
+        g["per_sample"]["mse"][0] = 0.5  # and other numbers, as another seed gives
+        if "digest" in g.attrs:
+            del g.attrs["digest"]  # that linksim wrote none
+        f["points"].move(name, legacy_name)
+
+    printed = _run(tmp_path, "[-0.0]", out, capsys)
+    assert "1 points simulated, 0 resumed" in printed
+    assert (out / "results.csv").read_text() == before
+    assert list(_points(out).values()) == [0.0]

@@ -206,11 +206,12 @@ def test_distance_sweep_resumes(distance_run, capsys):
     assert "0 points simulated, 6 resumed" in text
     assert "maximum range" in text and "distance" in text
     assert (out / "results.csv").read_text() == before
-    # a changed link budget changes every point's SNR: all recomputed
+    # a changed link budget changes every point's SNR: all recomputed (the old points stay in results.h5)
     raw = yaml.safe_load(scenario.read_text())
     raw["link_budget"]["tx_power_dbm"] = 30
     changed = _write(scenario.parent, raw, "changed.yaml")
-    assert main(["run", str(changed), "--out", str(out), "--quiet"]) == 0
+    with pytest.warns(RuntimeWarning, match="6 points kept in results.h5 that this scenario does not ask for"):
+        assert main(["run", str(changed), "--out", str(out), "--quiet"]) == 0
     assert "6 points simulated, 0 resumed" in capsys.readouterr().out
 
 
