@@ -27,6 +27,8 @@ from linksim.metrics.table import metric_info
 
 CSV_COLUMNS = ["codec", "channel", "snr_db", "metric", "value", "ci_low", "ci_high", "n"]
 DISTANCE_COLUMN = "distance_m"
+#: attribute of each point group: ``sha256:<hex>`` over its attributes and data (see :func:`_digest`)
+DIGEST_ATTR = "digest"
 
 
 @dataclass(frozen=True)
@@ -195,6 +197,16 @@ class ResultStore:
       (temporary file, fsync, rename), then empties the journal;
     - readers (:meth:`finished`, :meth:`read_all`) see ``results.h5`` and the journal
       together, so a run killed before it consolidated resumes with every finished point.
+
+    Every point group carries a digest of its attributes and data (:data:`DIGEST_ATTR`),
+    taken when it is written. A point that no longer matches its digest (bit rot, an edit
+    by hand) is *damaged*: readers leave it out (:meth:`damaged` names it) so that it is
+    simulated again, and a rewrite of the file copies it as it is, never giving it a new
+    digest. A point written before digests existed is trusted as it reads and gets its
+    digest at the next rewrite.
+
+    Points are named by their key (:meth:`PointKey.group_name`); points that a scenario
+    no longer asks for stay in the file.
     """
 
     def __init__(self, path: Path) -> None:
@@ -208,9 +220,9 @@ class ResultStore:
 
         A crash while HDF5 was writing (or a copy cut short) can leave a file that no longer
         opens, or a point group that no longer reads. The damaged file is renamed
-        ``results.h5.damaged-<n>`` and every point that can still be read is kept. Points
-        in the journal (finished by a run that was killed before it consolidated them) are
-        then consolidated into ``results.h5``.
+        ``results.h5.damaged-<n>`` and every point that can still be read (and matches its
+        digest) is kept. Points in the journal (finished by a run that was killed before it
+        consolidated them) are then consolidated into ``results.h5``.
 
         :return: a message saying what was done, or None when the file was sound.
         """
@@ -218,7 +230,7 @@ class ResultStore:
         self._drop_temporaries()
         if self.path.exists():
             try:
-                self._read_file()
+                _scan(self.path)
             except Exception:  # noqa: BLE001 - any failure to read means damage
                 n = 1
                 while (aside := self.path.with_name(f"{self.path.name}.damaged-{n}")).exists():
@@ -240,20 +252,14 @@ class ResultStore:
             self._rewrite({}, {})
 
     def finished(self) -> dict[PointKey, str]:
-        """Finished points -> the fingerprint they were computed with (results.h5 and the journal)."""
-        out: dict[str, tuple[PointKey, str]] = {}
-        sources = ([self.path] if self.path.exists() else []) + self._journal_files()
-        for path in sources:
-            try:
-                with h5py.File(path, "r") as f:
-                    for name, g in f.get("points", {}).items():
-                        out[name] = (_key(g), str(g.attrs["fingerprint"]))
-            except Exception:  # noqa: BLE001 - an unreadable journal file: simulated again
-                if path == self.path:
-                    raise
-        if self._keep is not None:
-            out = {n: v for n, v in out.items() if n in self._keep}
-        return dict(out.values())
+        """Finished sound points -> the fingerprint they were computed with (results.h5 and the journal)."""
+        return {r.key: r.fingerprint for r in self.read_all()}
+
+    def damaged(self) -> list[PointKey]:
+        """Points (results.h5 and the journal) that no longer match the digest they were
+        written with, in key order; a journal point that replaces one is not listed."""
+        sound, damaged = self._points()
+        return sorted((key for name, (key, _) in damaged.items() if name not in sound), key=_order)
 
     def write(self, r: PointResult) -> None:
         """Write (or replace) one point, atomically, into the journal."""
@@ -271,16 +277,13 @@ class ResultStore:
             raise
 
     def read_all(self) -> list[PointResult]:
-        """Every finished point (results.h5 and the journal), in group-name order."""
-        points = self._read_file()
-        points.update(self._read_journal())
-        if self._keep is not None:
-            points = {n: r for n, r in points.items() if n in self._keep}
-        return [points[n] for n in sorted(points)]
+        """Every finished sound point (results.h5 and the journal), in group-name order."""
+        sound, _ = self._points()
+        return [sound[n] for n in sorted(sound)]
 
     def remove_except(self, keep: set[PointKey]) -> None:
-        """Drop points that are no longer part of the scenario (from the journal at once,
-        from results.h5 at the next :meth:`consolidate`)."""
+        """Drop every point but ``keep`` (from the journal at once, from results.h5 at the next
+        :meth:`consolidate`). A run never calls it: points a scenario does not ask for are kept."""
         self._keep = {k.group_name() for k in keep}
         for f in self._journal_files():
             if f.stem not in self._keep:
@@ -288,15 +291,19 @@ class ResultStore:
 
     def consolidate(self) -> None:
         """Merge the journal (and pending removals and attributes) into a new results.h5:
-        temporary file, fsync, rename; then empty the journal."""
+        temporary file, fsync, rename; then empty the journal. Damaged points of the old
+        file that no journal point replaces are copied as they are."""
         files = self._journal_files()
         if not files and self._keep is None and not self._attrs and self.path.exists():
             return
-        points = self._read_file() if self.path.exists() else {}
-        points.update(self._read_journal())
+        sound, damaged = _scan(self.path) if self.path.exists() else ({}, {})
+        journal, _ = self._scan_journal()  # a damaged journal point is simulated again
+        sound.update(journal)
+        damaged = {n: d for n, d in damaged.items() if n not in sound}
         if self._keep is not None:
-            points = {n: r for n, r in points.items() if n in self._keep}
-        self._rewrite(points, self._attrs)
+            sound = {n: r for n, r in sound.items() if n in self._keep}
+            damaged = {n: d for n, d in damaged.items() if n in self._keep}
+        self._rewrite(sound, self._attrs, {n: stored for n, (_, stored) in damaged.items()})
         for f in files:
             f.unlink(missing_ok=True)
         if self.journal.exists() and not any(self.journal.iterdir()):
@@ -305,26 +312,34 @@ class ResultStore:
         self._attrs = {}
 
     # -- files ----------------------------------------------------------------------------
-    def _read_file(self) -> dict[str, PointResult]:
-        if not self.path.exists():
-            return {}
-        with h5py.File(self.path, "r") as f:
-            return {name: _read_point(g) for name, g in f.get("points", {}).items()}
+    def _points(self) -> tuple[dict[str, PointResult], dict[str, tuple[PointKey, str]]]:
+        """Sound and damaged points of results.h5 and the journal (the journal's replace the
+        file's), by group name; see :func:`_scan`."""
+        sound, damaged = _scan(self.path) if self.path.exists() else ({}, {})
+        j_sound, j_damaged = self._scan_journal()
+        sound.update(j_sound)
+        damaged.update(j_damaged)
+        if self._keep is not None:
+            sound = {n: r for n, r in sound.items() if n in self._keep}
+            damaged = {n: d for n, d in damaged.items() if n in self._keep}
+        return sound, damaged
 
     def _journal_files(self) -> list[Path]:
         return sorted(self.journal.glob("p_*.h5")) if self.journal.is_dir() else []
 
-    def _read_journal(self) -> dict[str, PointResult]:
+    def _scan_journal(self) -> tuple[dict[str, PointResult], dict[str, tuple[PointKey, str]]]:
         """Points of the journal; a file that does not read (it was renamed only once
         complete, so only a failing disk makes one) is skipped and simulated again."""
-        out = {}
+        sound: dict[str, PointResult] = {}
+        damaged: dict[str, tuple[PointKey, str]] = {}
         for path in self._journal_files():
             try:
-                with h5py.File(path, "r") as f:
-                    out[path.stem] = _read_point(f["points"][path.stem])
+                s, d = _scan(path)
             except Exception:  # noqa: BLE001
                 continue
-        return out
+            sound.update(s)
+            damaged.update({n: (key, "") for n, (key, _) in d.items()})  # never copied: simulated again
+        return sound, damaged
 
     def _drop_temporaries(self) -> None:
         """Temporary files a killed run left behind (never renamed: not a finished point, nor a
@@ -335,8 +350,10 @@ class ResultStore:
                 for f in folder.glob(pattern):
                     f.unlink(missing_ok=True)
 
-    def _rewrite(self, points: dict[str, PointResult], attrs: dict[str, str]) -> None:
-        """A new results.h5 with ``points`` (and the old file's attributes updated by ``attrs``)."""
+    def _rewrite(self, points: dict[str, PointResult], attrs: dict[str, str],
+                 verbatim: dict[str, str] | None = None) -> None:
+        """A new results.h5 with ``points`` (and the old file's attributes updated by ``attrs``);
+        ``verbatim``: group name -> the name of a group of the old file copied as it is."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         old_attrs = {}
         if self.path.exists():
@@ -353,12 +370,51 @@ class ResultStore:
                 group = f.require_group("points")
                 for name in sorted(points):
                     _write_point(group, points[name])
+                if verbatim:
+                    _copy_groups(self.path, group, verbatim)
             _fsync_path(tmp)
             os.replace(tmp, self.path)
             _fsync_path(self.path.parent)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def _order(key: PointKey) -> tuple:
+    return (key.codec, key.channel, key.snr_db, key.distance_m if key.distance_m is not None else -math.inf)
+
+
+def _copy_groups(source: Path, points, names: dict[str, str]) -> None:
+    """Copy point groups of ``source`` byte for byte (``names``: new name -> old name); a group
+    that cannot even be copied is left out (simulated again when asked for)."""
+    with h5py.File(source, "r") as f:
+        for name, old in sorted(names.items()):
+            try:
+                f.copy(f["points"][old], points, name=name)
+            except Exception:  # noqa: BLE001
+                continue
+
+
+def _scan(path: Path) -> tuple[dict[str, PointResult], dict[str, tuple[PointKey, str]]]:
+    """Every point group of one file: sound ones (matching their digest, or written without
+    one) by group name, and damaged ones as group name -> (key, name of the group in the file).
+
+    The group name is that of the key read back (so a point has one name whatever name an
+    older linksim gave it); where two groups give one name, a sound one wins.
+    :raises Exception: the file, or a point group, does not read (see :meth:`ResultStore.recover`).
+    """
+    sound: dict[str, PointResult] = {}
+    damaged: dict[str, tuple[PointKey, str]] = {}
+    with h5py.File(path, "r") as f:
+        for stored, g in f.get("points", {}).items():
+            r = _read_point(g)
+            name = r.key.group_name()
+            if _verify(g):
+                if name not in sound or stored == name:
+                    sound[name] = r
+            elif name not in damaged or stored == name:
+                damaged[name] = (r.key, stored)
+    return sound, damaged
 
 
 def _fsync_path(path: str | Path) -> None:
@@ -391,6 +447,50 @@ def _write_point(points, r: PointResult) -> None:
         ps.create_dataset(metric.replace("/", "|"), data=np.asarray(values, dtype=np.float64))
     if r.samples is not None:
         g.create_dataset("samples", data=r.samples.astype(np.float32), compression="gzip")
+    g.attrs[DIGEST_ATTR] = _digest(g)  # of what reads back from the file, the way a later read sees it
+
+
+def _digest(g) -> str:
+    """SHA-256 over a point group: every attribute (but the digest) and every dataset (name,
+    dtype, shape and values), in name order, recursively."""
+    h = hashlib.sha256()
+
+    def visit(group, prefix: str) -> None:
+        for name in sorted(group.attrs):
+            if not (prefix == "" and name == DIGEST_ATTR):
+                h.update(f"attr {prefix}{name} {_canonical(group.attrs[name])}\n".encode())
+        for name in sorted(group):
+            item = group[name]
+            if isinstance(item, h5py.Group):
+                h.update(f"group {prefix}{name}\n".encode())
+                visit(item, f"{prefix}{name}/")
+            else:
+                a = np.ascontiguousarray(item[()])
+                h.update(f"data {prefix}{name} {a.dtype.str} {a.shape}\n".encode())
+                h.update(a.tobytes())
+
+    visit(g, "")
+    return "sha256:" + h.hexdigest()
+
+
+def _canonical(value) -> str:
+    """An attribute value as text that is the same for the value written and read back."""
+    if isinstance(value, np.ndarray):
+        a = np.ascontiguousarray(value)
+        return f"array {a.dtype.str} {a.shape} {a.tobytes().hex()}"
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "surrogateescape")
+    return f"{type(value).__name__} {value!r}"
+
+
+def _verify(g) -> bool:
+    """Whether a point group matches the digest it was written with (True without one: a point
+    of a linksim that wrote none is trusted as it reads, and gets a digest at the next rewrite)."""
+    if DIGEST_ATTR not in g.attrs:
+        return True
+    return str(g.attrs[DIGEST_ATTR]) == _digest(g)
 
 
 def _read_point(g) -> PointResult:
@@ -421,7 +521,9 @@ def _salvage(path: Path) -> list[PointResult]:
             return []
         for name in names:
             try:
-                out.append(_read_point(f["points"][name]))
+                g = f["points"][name]
+                if _verify(g):
+                    out.append(_read_point(g))
             except Exception:  # noqa: BLE001 - a damaged point is simulated again
                 continue
     return out

@@ -39,6 +39,8 @@ class RunSummary:
     range_rows: list[dict] = field(default_factory=list)
     #: points in results.h5 that this scenario does not ask for (kept there, not reported)
     points_kept: int = 0
+    #: points of results.h5 that failed their checksum (simulated again when the scenario asks for them)
+    damaged: list[PointKey] = field(default_factory=list)
 
 
 def run_scenario(sc: Scenario, out_dir: Path, force: bool = False, progress=None,
@@ -78,12 +80,17 @@ def _run_locked(sc: Scenario, sim: Simulation, out_dir: Path, force: bool, progr
     (out_dir / "scenario.yaml").write_text(scenario_to_yaml(sc))
     wanted = sim.points()
     asked = set(wanted)
-    stored = {r.key: r for r in store.read_all()}
+    stored = {r.key: r for r in store.read_all()}  # sound points only: a damaged one is simulated again
+    damaged = store.damaged()
+    for k in damaged:
+        what = "simulating it again" if k in asked else "this scenario does not ask for it: kept as it is"
+        warnings.warn(f"results.h5: point {_name(k)} does not match the checksum it was written with "
+                      f"(the file changed since): {what}", RuntimeWarning, stacklevel=2)
     # a finished point is reused when it was computed for this scenario: same fingerprint, same seed
     current = {} if force else {k: stored[k] for k in wanted if k in stored and _is_current(sim, stored[k])}
     todo = [k for k in wanted if k not in current]
     # points the scenario no longer asks for stay in results.h5 (a wider rerun resumes them)
-    kept = [k for k in stored if k not in asked]
+    kept = [k for k in [*stored, *damaged] if k not in asked]
     if kept:
         warnings.warn(f"{_count(len(kept), 'point')} kept in results.h5 that this scenario does not ask for "
                       "(not in results.csv; asking for them again resumes them)", RuntimeWarning, stacklevel=2)
@@ -109,7 +116,7 @@ def _run_locked(sc: Scenario, sim: Simulation, out_dir: Path, force: bool, progr
     if ranges:
         write_range_csv(ranges, out_dir / "range.csv")
     return RunSummary(out_dir, len(todo) - len(skipped), len(current), time.perf_counter() - t0, results, skipped,
-                      ranges, points_kept=len(kept))
+                      ranges, points_kept=len(kept), damaged=damaged)
 
 
 def _is_current(sim: Simulation, r: PointResult) -> bool:
@@ -117,6 +124,12 @@ def _is_current(sim: Simulation, r: PointResult) -> bool:
     from linksim.runner.simulation import point_seed
 
     return r.fingerprint == sim.fingerprint(r.key) and r.seed == point_seed(sim.scenario.seed, r.key)
+
+
+def _name(key: PointKey) -> str:
+    """``codec | channel | 10 dB`` (``| 100 m (12.3 dB)`` in a distance sweep)."""
+    where = key.label() if key.distance_m is None else f"{key.label()} ({key.snr_db:.1f} dB)"
+    return f"{key.codec} | {key.channel} | {where}"
 
 
 def _count(n: int, noun: str) -> str:
