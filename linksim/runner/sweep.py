@@ -18,6 +18,7 @@ from linksim.errors import RunError, RunLockedError
 from linksim.results import PointKey, PointResult, ResultStore
 from linksim.run_lock import RunLock
 from linksim.runner.disk import check_writable, estimate_output_bytes
+from linksim.runner.fingerprint import RecomputeWarning, reusable_points
 from linksim.runner.outputs import range_rows, result_rows, write_outputs, write_range_csv
 from linksim.runner.simulation import Simulation, versions
 from linksim.scenario import Scenario, scenario_to_yaml
@@ -74,8 +75,12 @@ def _run_locked(sc: Scenario, sim: Simulation, out_dir: Path, force: bool, progr
         warnings.warn(recovered, RuntimeWarning, stacklevel=2)
     store.initialise(scenario_to_yaml(sc), versions())
     (out_dir / "scenario.yaml").write_text(scenario_to_yaml(sc))
+    if hasattr(executor, "points_device_type"):  # points run elsewhere (Ray workers): their device is fingerprinted
+        sim.point_device_type = executor.points_device_type(sc)
     finished = {} if force else store.finished()
-    current = {k for k in sim.points() if finished.get(k) == sim.fingerprint(k)}
+    current, recomputing = reusable_points(sim, finished, store.fingerprint_parts() if finished else {})
+    if recomputing is not None:  # one line naming the inputs that changed
+        warnings.warn(recomputing, RecomputeWarning, stacklevel=3)
     todo = [k for k in sim.points() if k not in current]
     store.remove_except(set(sim.points()))
     batches = math.ceil(sim.max_samples() / sc.data.batch_size)
