@@ -18,12 +18,51 @@ from __future__ import annotations
 
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-try:
-    __version__ = version("linksim")
-except PackageNotFoundError:  # running from a source tree without an install
-    __version__ = "0.0.0+unknown"
+
+def _installed_version() -> str:
+    try:
+        return version("linksim")
+    except PackageNotFoundError:  # running from a source tree without an install
+        return "0.0.0+unknown"
+
+
+def _source_version(installed: str, package_dir: Path) -> str:
+    """linksim's version as results record it: ``installed`` (the distribution's version), or,
+    when ``package_dir`` lies in a git checkout of linksim (a development install), that
+    version plus ``git describe --always --dirty`` of the checkout, e.g. ``0.1.0+git.c42cbc4``.
+    A dirty tree adds a digest of the package's uncommitted changes (tracked and untracked),
+    so that each edited state of the code is a version of its own (``...dirty.1f2e3d4c5b``)."""
+    import hashlib
+    import re
+    import subprocess
+
+    root = package_dir.parent
+    if not ((root / ".git").exists() and (root / "pyproject.toml").is_file()):
+        return installed
+
+    def git(*args: str) -> bytes:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, check=True, timeout=30).stdout
+
+    try:
+        local = git("describe", "--always", "--dirty", "--abbrev=12").decode().strip()
+        if local.endswith("-dirty"):
+            h = hashlib.sha256(git("diff", "HEAD", "--binary", "--", package_dir.name))
+            for name in sorted(git("ls-files", "--others", "--exclude-standard", "-z", "--", package_dir.name)
+                               .split(b"\0")):
+                if name and (root / name.decode()).is_file():
+                    h.update(name + b"\0" + (root / name.decode()).read_bytes())
+            local += "." + h.hexdigest()[:10]
+    except (OSError, subprocess.SubprocessError, UnicodeDecodeError):  # no git, not a checkout after all
+        return installed
+    local = re.sub(r"[^0-9A-Za-z.]+", ".", local).strip(".")
+    return f"{installed}{'.' if '+' in installed else '+'}git.{local}"
+
+
+def _version() -> str:
+    return _source_version(_installed_version(), Path(__file__).resolve().parent)
 
 #: public name -> module that defines it
 _EXPORTS = {
@@ -70,6 +109,9 @@ __all__ = ["__version__", *_EXPORTS]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # computed on first use: a development install asks git
+        globals()[name] = value = _version()
+        return value
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'linksim' has no attribute '{name}'")
@@ -79,7 +121,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+    return sorted(set(globals()) | set(_EXPORTS) | {"__version__"})
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly

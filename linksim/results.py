@@ -18,6 +18,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -86,6 +87,9 @@ class PointResult:
         point (None without a budget).
     :ivar set_metrics: metric -> one value over all samples of the point (``fid``); its
         row has ``n`` = samples and no confidence interval.
+    :ivar fingerprint_parts: what the fingerprint covers, flattened (``"versions.torch":
+        "2.12.0"``; see :func:`linksim.runner.fingerprint.point_parts`): a rerun that
+        recomputes the point says which of them changed. Empty in files of older versions.
     """
 
     key: PointKey
@@ -98,6 +102,7 @@ class PointResult:
     num_samples: int = 0
     infeasible: bool | None = None
     set_metrics: dict[str, float] = field(default_factory=dict)
+    fingerprint_parts: dict[str, Any] = field(default_factory=dict)
 
     def rows(self, metrics: list[str]) -> list[dict]:
         """Tidy result rows of this point (see the module docstring).
@@ -260,6 +265,17 @@ class ResultStore:
         written with, in key order; a journal point that replaces one is not listed."""
         sound, damaged = self._points()
         return sorted((key for name, (key, _) in damaged.items() if name not in sound), key=_order)
+
+    def fingerprint_parts(self) -> dict[PointKey, dict[str, Any]]:
+        """Finished points -> the fingerprint parts stored with them (see :func:`_read_parts`)."""
+        out: dict[str, tuple[PointKey, dict[str, Any]]] = {}
+        for path in ([self.path] if self.path.exists() else []) + self._journal_files():
+            try:
+                with h5py.File(path, "r") as f:
+                    out.update({name: (_key(g), _read_parts(g)) for name, g in f.get("points", {}).items()})
+            except Exception:  # noqa: BLE001 - unreadable: the point is simulated again anyway
+                continue
+        return dict(out.values())
 
     def write(self, r: PointResult) -> None:
         """Write (or replace) one point, atomically, into the journal."""
@@ -442,6 +458,7 @@ def _write_point(points, r: PointResult) -> None:
     g.attrs["rates"] = json.dumps({k: [int(a), int(b)] for k, (a, b) in r.rates.items()})
     if r.set_metrics:
         g.attrs["set_metrics"] = json.dumps({k: float(v) for k, v in r.set_metrics.items()})
+    _write_parts(g, r.fingerprint_parts)
     ps = g.create_group("per_sample")
     for metric, values in r.per_sample.items():
         ps.create_dataset(metric.replace("/", "|"), data=np.asarray(values, dtype=np.float64))
@@ -502,9 +519,26 @@ def _read_point(g) -> PointResult:
     r.links = {k: LinkCounts(**v) for k, v in json.loads(g.attrs["links"]).items()}
     r.rates = {k: (a, b) for k, (a, b) in json.loads(g.attrs["rates"]).items()}
     r.set_metrics = json.loads(g.attrs["set_metrics"]) if "set_metrics" in g.attrs else {}
+    r.fingerprint_parts = _read_parts(g)
     r.per_sample = {name.replace("|", "/"): ds[()] for name, ds in g["per_sample"].items()}
     r.samples = g["samples"][()] if "samples" in g else None
     return r
+
+
+def _write_parts(g, parts: dict[str, Any]) -> None:
+    """The point's fingerprint parts as the JSON attribute ``fingerprint_parts`` (the versions
+    of linksim, torch, Sionna and numba that computed it among them)."""
+    if parts:
+        g.attrs["fingerprint_parts"] = json.dumps(parts, sort_keys=True)
+
+
+def _read_parts(g) -> dict[str, Any]:
+    """What :func:`_write_parts` stored; empty for a point written before parts were stored."""
+    try:
+        parts = json.loads(g.attrs["fingerprint_parts"])
+    except (KeyError, ValueError, TypeError):
+        return {}
+    return parts if isinstance(parts, dict) else {}
 
 
 def _salvage(path: Path) -> list[PointResult]:

@@ -16,6 +16,8 @@ from .base import (
     Reconstruction,
     StreamOverride,
     Transport,
+    input_fields,
+    input_path,
 )
 from .registry import CODECS, codec_class, register_codec
 
@@ -33,5 +35,7 @@ __all__ = [
     "StreamOverride",
     "Transport",
     "codec_class",
+    "input_fields",
+    "input_path",
     "register_codec",
 ]

@@ -143,9 +143,44 @@ class PointMetric(Protocol):
 
 
 class CodecParams(BaseModel):
-    """Base of every codec's ``params`` model: unknown keys are errors."""
+    """Base of every codec's ``params`` model: unknown keys are errors.
+
+    A field that names a file or folder the codec reads is marked with :func:`input_path`
+    (``weights: str | None = Field(None, json_schema_extra=input_path("file_or_name"))``):
+    a scenario's relative value then resolves against the scenario file's folder, a missing
+    one is a scenario error naming the field, and the file's bytes (a folder's file list,
+    sizes and modification times) enter the fingerprint of every point of the codec.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+#: the key :func:`input_path` sets in a field's ``json_schema_extra``
+INPUT_PATH_KEY = "linksim_input"
+#: what a marked field may name:
+#: ``file`` a file; ``file_or_name`` a file, or a bare name the codec resolves itself (shipped
+#: weights: no folder, no suffix, not a file next to the scenario); ``folder`` a folder;
+#: ``model`` a hub id or a local folder (or file) for ``from_pretrained``: local when it
+#: exists next to the scenario, starts with ``.``, ``/`` or ``~``, or has more than one ``/``
+INPUT_PATH_KINDS = ("file", "file_or_name", "folder", "model")
+
+
+def input_path(kind: str = "file") -> dict[str, str]:
+    """``json_schema_extra`` that marks a params field (a ``str`` or ``str | None``) as naming
+    an input file or folder of kind ``kind`` (one of :data:`INPUT_PATH_KINDS`)."""
+    if kind not in INPUT_PATH_KINDS:
+        raise ValueError(f"input_path: kind must be one of {', '.join(INPUT_PATH_KINDS)}, got {kind!r}")
+    return {INPUT_PATH_KEY: kind}
+
+
+def input_fields(model: type[BaseModel]) -> dict[str, str]:
+    """``field name -> kind`` of every field of ``model`` marked with :func:`input_path`."""
+    out = {}
+    for name, info in model.model_fields.items():
+        extra = info.json_schema_extra
+        if isinstance(extra, dict) and extra.get(INPUT_PATH_KEY) in INPUT_PATH_KINDS:
+            out[name] = str(extra[INPUT_PATH_KEY])
+    return out
 
 
 def stream_channel_uses(transports: dict[str, Transport], max_block_bits: int = DEFAULT_MAX_BLOCK_BITS

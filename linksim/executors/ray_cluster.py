@@ -84,6 +84,15 @@ class RayExecutor:
         self._ray = import_ray()
         self.address = address or os.environ.get("RAY_ADDRESS") or None
         self.num_cpus = num_cpus
+        self._connected_early = False  # points_device_type connected: run() disconnects at its end
+
+    def points_device_type(self, sc: "Scenario") -> str:
+        """The device type the workers run ``sc``'s points on (``cuda`` when each point asks for
+        a GPU), which their fingerprints record; ``device: auto`` asks the cluster."""
+        if sc.device == "cpu" or sc.device.startswith("cuda"):
+            return "cuda" if sc.device.startswith("cuda") else "cpu"
+        self._connected_early = self._connect() or self._connected_early
+        return "cuda" if self._wants_gpu(sc.device) else "cpu"
 
     def driver_device(self) -> torch.device | None:
         """CPU: the driver only plans and writes (it may have no GPU); points run on the workers' devices."""
@@ -97,7 +106,8 @@ class RayExecutor:
         a local instance started here is stopped at the end.
         """
         ray = self._ray
-        connected_here = self._connect()
+        connected_here = self._connect() or self._connected_early
+        self._connected_early = False
         in_flight: dict = {}
         try:
             use_gpu = self._wants_gpu(sim.scenario.device)
@@ -105,6 +115,7 @@ class RayExecutor:
                 # a task asking for a GPU the cluster lacks would wait forever
                 raise RunError(f"device: '{sim.scenario.device}' but the Ray cluster has no GPU "
                                "(use device: auto or cpu, or add GPU nodes)")
+            sim.point_device_type = "cuda" if use_gpu else "cpu"  # what the workers' fingerprints record
             task = ray.remote(
                 num_cpus=1, num_gpus=1 if use_gpu else 0, max_retries=MAX_RETRIES,
                 # Ray ends a GPU task's worker after each task by default (max_calls=1),
@@ -123,10 +134,7 @@ class RayExecutor:
                 (ref,), _ = ray.wait(list(in_flight), num_returns=1)
                 key = in_flight.pop(ref)
                 result = self._get(ref, key)
-                if result.fingerprint != sim.fingerprint(key):
-                    raise RunError(f"point {key.codec} | {key.channel} | {key.label()}: a Ray worker computed it "
-                                   "from a different scenario or linksim version (install the same linksim on "
-                                   "every node)")
+                self._check_inputs(sim, key, result)
                 on_result(result)  # written first: an interrupt from here on keeps the point
                 progress.started(key)
                 progress.finished(key, 0)
@@ -153,6 +161,24 @@ class RayExecutor:
         else:
             ray.init(address=self.address, **kwargs)
         return True
+
+    @staticmethod
+    def _check_inputs(sim: "Simulation", key: PointKey, result: PointResult) -> None:
+        """A worker's point must come from the driver's inputs (scenario, versions, file bytes);
+        only the modification times of a data or model folder copied to each node may differ.
+        The point then carries the driver's fingerprint, which the next run resumes from."""
+        from linksim.runner.fingerprint import changed_inputs, differs_beyond_folder_times
+
+        expected = sim.fingerprint(key)
+        if result.fingerprint == expected:
+            return
+        parts = sim.fingerprint_parts(key)
+        if differs_beyond_folder_times(result.fingerprint_parts, parts):
+            changed = ", ".join(changed_inputs(parts, result.fingerprint_parts))
+            raise RunError(f"point {key.codec} | {key.channel} | {key.label()}: a Ray worker computed it with other "
+                           f"inputs than the driver's ({changed}; driver -> worker): install the same linksim, "
+                           "torch, Sionna and numba on every node, with the same files at the same paths")
+        result.fingerprint, result.fingerprint_parts = expected, parts
 
     def _wants_gpu(self, device: str) -> bool:
         """Whether each point asks for a GPU: ``cuda`` scenarios always, ``auto`` when the cluster has one."""

@@ -51,11 +51,14 @@ class MetricModels(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     clip: str = Field(default="openai/clip-vit-base-patch32",
-                      description="CLIP hub id or folder (model + processor): clip_score, and fid's features")
+                      description="CLIP hub id or folder (model + processor): clip_score, and fid's features",
+                      json_schema_extra={"linksim_input": "model"})  # linksim.codecs.input_path("model")
     lpips_backbone: str = Field(default="~/.cache/torch/hub/checkpoints/alexnet-owt-7be5be79.pth",
-                                description="torchvision ImageNet AlexNet weights file (.pth or .safetensors)")
+                                description="torchvision ImageNet AlexNet weights file (.pth or .safetensors)",
+                                json_schema_extra={"linksim_input": "file"})
     lpips_heads: str | None = Field(default=None,
-                                    description="LPIPS v0.1 alex.pth heads (default: the copy shipped with torchmetrics)")
+                                    description="LPIPS v0.1 alex.pth heads (default: the copy shipped with torchmetrics)",
+                                    json_schema_extra={"linksim_input": "file"})
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 - :mod:`.simulation` — :class:`Simulation`: data, grid, channels, codecs and links, built once;
 - :mod:`.point` — one point, batch by batch, through the codec face only;
-- :mod:`.fingerprint` — what determines a point's numbers (plugins' code included);
+- :mod:`.fingerprint` — what determines a point's numbers (files, versions, device, plugins' code);
 - :mod:`.schedule` — which points may start now (order, skips of error-free SNRs);
 - :mod:`.execution` — what the sweep asks of an executor, and the default in-process one;
 - :mod:`.sweep` — every point through an executor; a run folder, or in memory;
@@ -14,7 +14,7 @@ from linksim.errors import RunError
 
 from .disk import check_writable, estimate_output_bytes
 from .execution import Executor, InProcessExecutor, PointProgress
-from .fingerprint import plugin_provenance, point_fingerprint
+from .fingerprint import RecomputeWarning, plugin_provenance, point_fingerprint, point_parts
 from .outputs import RANGE_COLUMNS, meets, range_rows, result_rows, write_outputs, write_range_csv
 from .point import required_channel_uses, simulate_point
 from .schedule import PointSchedule, is_error_free
@@ -26,6 +26,7 @@ __all__ = [
     "InProcessExecutor",
     "PointProgress",
     "PointSchedule",
+    "RecomputeWarning",
     "is_error_free",
     "RANGE_COLUMNS",
     "SAMPLES_PER_GRID",
@@ -39,6 +40,7 @@ __all__ = [
     "meets",
     "plugin_provenance",
     "point_fingerprint",
+    "point_parts",
     "point_seed",
     "range_rows",
     "required_channel_uses",

@@ -53,7 +53,11 @@ class PointProgress:
 
 
 class Executor(Protocol):
-    """Runs sweep points; the runner alone writes what they return."""
+    """Runs sweep points; the runner alone writes what they return.
+
+    An executor whose points run on another device than the driver's Simulation may add
+    ``points_device_type(scenario) -> str`` (``"cpu"``, ``"cuda"``): the runner then
+    fingerprints points with that device type (see :mod:`linksim.runner.fingerprint`)."""
 
     name: str
 

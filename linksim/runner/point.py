@@ -69,7 +69,8 @@ def simulate_point(sim: "Simulation", key: PointKey, on_batch: Callable[[], None
     codec = sim.codecs[key.codec]
     codec.start_point(key.snr_db)
     sim.channels[key.channel].point_distance_m = key.distance_m
-    result = PointResult(key=key, seed=seed, fingerprint=sim.fingerprint(key))
+    result = PointResult(key=key, seed=seed, fingerprint=sim.fingerprint(key),
+                         fingerprint_parts=sim.fingerprint_parts(key))
 
     names = sc.metric_names
     provided = set(codec.provided_metric_names())

@@ -11,10 +11,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Callable
 
-import sionna
 import torch
 
-import linksim
 from linksim.codecs import Codec, CodecContext, Transport, codec_class
 from linksim.data import DataError, ImageDataset, load_dataset
 from linksim.data.multimodal import MultimodalBatch
@@ -57,7 +55,10 @@ def point_seed(scenario_seed: int, key: PointKey) -> int:
 
 
 def versions() -> dict[str, str]:
-    return {"linksim": linksim.__version__, "torch": torch.__version__, "sionna": sionna.__version__}
+    """Versions of linksim (with its git state in a development install), torch, Sionna and numba."""
+    from linksim.runner.fingerprint import versions as _versions
+
+    return _versions()
 
 
 def grid_of(sc: Scenario, device: torch.device | str = "cpu") -> OFDMGrid:
@@ -91,6 +92,9 @@ class Simulation:
     codecs: dict[str, Codec]
     _links: dict[tuple, torch.nn.Module] = field(default_factory=dict)
     _learned: LoadedMetrics | None = None  # learned metrics' models, loaded by the first run_point
+    #: the device type the points run on when not ``device`` (an executor's workers), for fingerprints
+    point_device_type: str | None = None
+    _fingerprint_cache: dict = field(default_factory=dict)  # file digests and versions, found once
 
     @classmethod
     def build(cls, sc: Scenario, device: torch.device | None = None) -> "Simulation":
@@ -129,10 +133,16 @@ class Simulation:
         return [PointKey(c, ch, snr, d) for c in self.codecs for ch in self.channels for snr, d in sweep]
 
     def fingerprint(self, key: PointKey) -> str:
-        """Digest of every scenario part (and plugin's code) that determines the numbers of ``key``."""
+        """Digest of everything that determines the numbers of ``key`` (see :mod:`linksim.runner.fingerprint`)."""
         from linksim.runner.fingerprint import point_fingerprint
 
         return point_fingerprint(self, key)
+
+    def fingerprint_parts(self, key: PointKey) -> dict:
+        """What :meth:`fingerprint` covers, flattened (``{"sweep.max_samples": 32, ...}``), as stored with the point."""
+        from linksim.runner.fingerprint import point_parts
+
+        return point_parts(self, key)
 
     def link(self, channel: str, t: Transport) -> torch.nn.Module:
         """The (cached) link a stream with transport ``t`` takes over ``channel``."""

@@ -18,6 +18,7 @@ from linksim.errors import RunError, RunLockedError
 from linksim.results import PointKey, PointResult, ResultStore
 from linksim.run_lock import RunLock
 from linksim.runner.disk import check_writable, estimate_output_bytes
+from linksim.runner.fingerprint import RecomputeWarning, reusable_points
 from linksim.runner.outputs import range_rows, result_rows, write_outputs, write_range_csv
 from linksim.runner.simulation import Simulation, versions
 from linksim.scenario import Scenario, scenario_to_yaml
@@ -78,6 +79,8 @@ def _run_locked(sc: Scenario, sim: Simulation, out_dir: Path, force: bool, progr
         warnings.warn(recovered, RuntimeWarning, stacklevel=2)
     store.initialise(scenario_to_yaml(sc), versions())
     (out_dir / "scenario.yaml").write_text(scenario_to_yaml(sc))
+    if hasattr(executor, "points_device_type"):  # points run elsewhere (Ray workers): their device is fingerprinted
+        sim.point_device_type = executor.points_device_type(sc)
     wanted = sim.points()
     asked = set(wanted)
     stored = {r.key: r for r in store.read_all()}  # sound points only: a damaged one is simulated again
@@ -86,8 +89,14 @@ def _run_locked(sc: Scenario, sim: Simulation, out_dir: Path, force: bool, progr
         what = "simulating it again" if k in asked else "this scenario does not ask for it: kept as it is"
         warnings.warn(f"results.h5: point {_name(k)} does not match the checksum it was written with "
                       f"(the file changed since): {what}", RuntimeWarning, stacklevel=2)
-    # a finished point is reused when it was computed for this scenario: same fingerprint, same seed
-    current = {} if force else {k: stored[k] for k in wanted if k in stored and _is_current(sim, stored[k])}
+    # a finished point is reused when it was computed for this scenario: same fingerprint, same seed;
+    # the others are recomputed with one line naming the inputs that changed
+    seeded = {k: r.fingerprint for k, r in stored.items() if k in asked and _same_seed(sim, r)}
+    reusable, recomputing = (set(), None) if force else reusable_points(
+        sim, seeded, store.fingerprint_parts() if seeded else {})
+    if recomputing is not None:
+        warnings.warn(recomputing, RecomputeWarning, stacklevel=3)
+    current = {k: stored[k] for k in wanted if k in reusable}
     todo = [k for k in wanted if k not in current]
     # points the scenario no longer asks for stay in results.h5 (a wider rerun resumes them)
     kept = [k for k in [*stored, *damaged] if k not in asked]
@@ -109,7 +118,8 @@ def _run_locked(sc: Scenario, sim: Simulation, out_dir: Path, force: bool, progr
     # reported: the points this scenario asks for, as computed for it (a stale point the
     # schedule skipped this time is not one of them)
     order = {k: i for i, k in enumerate(wanted)}
-    results = [r for r in store.read_all() if r.key in order and _is_current(sim, r)]
+    results = [r for r in store.read_all()
+               if r.key in order and r.fingerprint == sim.fingerprint(r.key) and _same_seed(sim, r)]
     results.sort(key=lambda r: order[r.key])
     write_outputs(sc, sim.dataset, results, out_dir)
     ranges = range_rows(sc, result_rows(sc, results)) if sc.is_distance_sweep() and sc.targets else []
@@ -119,11 +129,12 @@ def _run_locked(sc: Scenario, sim: Simulation, out_dir: Path, force: bool, progr
                       ranges, points_kept=len(kept), damaged=damaged)
 
 
-def _is_current(sim: Simulation, r: PointResult) -> bool:
-    """Whether a stored point holds the numbers this scenario would compute for it."""
+def _same_seed(sim: Simulation, r: PointResult) -> bool:
+    """Whether a stored point was drawn with the seed this scenario gives it (a point an older
+    linksim stored under another identity, e.g. -0.0 dB, was not)."""
     from linksim.runner.simulation import point_seed
 
-    return r.fingerprint == sim.fingerprint(r.key) and r.seed == point_seed(sim.scenario.seed, r.key)
+    return r.seed == point_seed(sim.scenario.seed, r.key)
 
 
 def _name(key: PointKey) -> str:

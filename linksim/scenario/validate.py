@@ -3,6 +3,7 @@ data sources, metrics: built-in or plugin), one line per problem naming the fiel
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import yaml
 from pydantic import ValidationError
 
 from linksim.codecs import codec_class
-from linksim.codecs.base import CodecParams
+from linksim.codecs.base import CodecParams, input_fields
 from linksim.errors import PluginError, ScenarioError
 from linksim.phy.channels import channel_class
 
@@ -58,8 +59,12 @@ def validate_scenario(raw: Any, base_dir: Path | None = None) -> Scenario:
     """Validate a parsed YAML document; return the resolved :class:`Scenario`.
 
     :param raw: the parsed YAML (a mapping).
-    :param base_dir: folder of the scenario file; relative ``folder:`` / ``mnist:`` paths
-        in ``data.source`` are resolved against it.
+    :param base_dir: folder of the scenario file (None: the working directory); every
+        relative path in the scenario is resolved against it: ``folder:`` / ``mnist:``
+        folders in ``data.source``, codec params marked with
+        :func:`~linksim.codecs.base.input_path` (weights, adapters, model folders) and
+        ``metric_models``. A missing data folder or codec input is a problem naming the
+        field (a missing ``metric_models`` file is reported when its model loads).
     :raises ScenarioError: listing every problem found, one line each.
     """
     if not isinstance(raw, dict):
@@ -112,7 +117,8 @@ def validate_scenario(raw: Any, base_dir: Path | None = None) -> Scenario:
             problems.append(f"channels[{i}]: label '{label}' is used twice; give one a 'name'")
         labels.append(label)
 
-    codec_params, transports, names = [], [], []
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    codec_params, transports, names, sections = [], [], [], list(sc.codecs)
     for i, c in enumerate(sc.codecs):
         if c.name in names:
             problems.append(f"codecs[{i}].name: '{c.name}' is used twice")
@@ -122,14 +128,27 @@ def validate_scenario(raw: Any, base_dir: Path | None = None) -> Scenario:
         except (ValueError, PluginError) as e:
             problems.append(f"codecs[{i}].type: {e}")
             continue
+        params, bad = _resolve_input_paths(cls.Params, c.params, base, f"codecs[{i}].params")
+        problems += bad.values()
+        if params != c.params:
+            sections[i] = c.model_copy(update={"params": params})
         try:
-            codec_params.append(cls.Params.model_validate(c.params))
-        except ValidationError as e:
-            problems += _problems(e, ("codecs", i, "params"))
+            codec_params.append(cls.Params.model_validate(params))
+        except ValidationError as e:  # a field whose file is missing is reported once, above
+            problems += [p for p in _problems(e, ("codecs", i, "params")) if p.partition(":")[0] not in bad]
         try:
             transports.append(cls.resolve_transports(dict(c.streams)))
         except ValueError as e:
             problems.append(f"codecs[{i}].streams: {e}")
+
+    if sections != list(sc.codecs):
+        sc = sc.model_copy(update={"codecs": sections})
+    # resolved alike, but not checked: a scenario may name a model file fetched later (a cache
+    # path); a missing one stops the run when the metric's model loads (ModelUnavailable)
+    models, _ = _resolve_input_paths(type(sc.metric_models), sc.metric_models.model_dump(), base, "metric_models",
+                                     only=sc.metric_models.model_fields_set)
+    if models != sc.metric_models.model_dump():
+        sc = sc.model_copy(update={"metric_models": sc.metric_models.model_copy(update=models)})
 
     if sc.is_distance_sweep():
         if sc.link_budget is None:
@@ -167,6 +186,71 @@ def validate_scenario(raw: Any, base_dir: Path | None = None) -> Scenario:
     sc._transports = transports
     sc._metric_names = metric_names
     return sc
+
+
+def resolve_input_path(kind: str, value: str, base: Path) -> tuple[str, str | None]:
+    """``(value, problem)`` of a field marked ``input_path(kind)`` (see
+    :data:`linksim.codecs.base.INPUT_PATH_KINDS`): a local path made absolute against ``base``
+    (the scenario file's folder), a bare name or hub id unchanged; ``problem`` says what is
+    missing: a file or folder (None when nothing is, and for models, whose loader reports them)."""
+    text = str(value)
+    if not text.strip():
+        return value, None  # the field's own validator names the problem
+    try:
+        path = Path(text).expanduser()
+        full = Path(os.path.abspath(path if path.is_absolute() else base / path))
+        is_file, is_dir = full.is_file(), full.is_dir()
+    except (OSError, ValueError, RuntimeError):  # a NUL byte, a name too long, ~user unknown
+        path, full, is_file, is_dir = Path(), Path(text), False, False
+    looks_local = text.startswith((".", "/", "~")) or "\\" in text
+    if kind == "file_or_name" and not (is_file or is_dir or looks_local or "/" in text or path.suffix):
+        return value, None  # a name the codec resolves itself (shipped weights)
+    if kind == "model" and not (is_file or is_dir or looks_local or text.count("/") > 1):
+        return value, None  # a hub id
+    if kind in ("file", "file_or_name") and not is_file:
+        what = "is a folder, not a file" if is_dir else "does not exist"
+        return value, f"file '{text}' {what} (resolved to {full})"
+    if kind == "folder" and not is_dir:
+        what = "is a file, not a folder" if is_file else "does not exist"
+        return value, f"folder '{text}' {what} (resolved to {full})"
+    # a local model that is missing is reported when it loads (ModelUnavailable, exit 1): validating
+    # a scenario needs no model, and models are often fetched separately (a hub cache)
+    return str(full), None
+
+
+def _resolve_input_paths(model: type, values: dict[str, Any], base: Path, prefix: str,
+                         only: set[str] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+    """``values`` (raw or dumped fields of ``model``) with every string in a field marked by
+    :func:`~linksim.codecs.base.input_path` resolved against ``base``; and ``field path ->
+    problem line`` for those that name nothing (``only``: check just these fields)."""
+    out, problems = dict(values), {}
+    for name, kind in input_fields(model).items():
+        value = values.get(name)
+        if not isinstance(value, str) or (only is not None and name not in only):
+            continue
+        out[name], problem = resolve_input_path(kind, value, base)
+        if problem is not None:
+            problems[f"{prefix}.{name}"] = f"{prefix}.{name}: {problem}"
+    return out, problems
+
+
+def source_folder(source: str) -> Path | None:
+    """The folder a ``data.source`` reads (``folder:<dir>``, ``mnist:<dir>:train``, any source
+    whose ``DataSource.folder_argument`` is set), as written; None for other sources."""
+    from linksim.data.registry import source_entry, split_source
+    from linksim.errors import DataError
+
+    try:
+        entry = source_entry(source)
+    except DataError:
+        return None
+    if not entry.folder_argument:
+        return None
+    folder = split_source(source)[1]
+    head, sep, tail = folder.rpartition(":")
+    if sep and tail in entry.splits:
+        folder = head
+    return Path(folder).expanduser() if folder.strip() else None
 
 
 def _resolve_data_folder(sc: Scenario, base_dir: Path | None) -> tuple[Scenario, list[str]]:

@@ -25,6 +25,6 @@ def test_fingerprint_follows_what_determines_the_numbers():
     assert _fingerprint(seed=2) != base
     assert _fingerprint(metrics=["ber", "mse", "psnr"]) != base
     # the models behind learned metrics decide their values
-    assert _fingerprint(metric_models={"clip": "/models/clip-large"}) != base
+    assert _fingerprint(metric_models={"clip": "openai/clip-vit-large-patch14"}) != base
     # a plot grouping does not
     assert _fingerprint(codecs=[{**BASE["codecs"][0], "series": "uint"}]) == base

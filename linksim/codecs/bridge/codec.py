@@ -34,7 +34,8 @@ from linksim.phy.payload import IndexPayload
 
 from linksim.pretrained import ModelUnavailable
 
-from ..base import AnalogPayload, Codec, CodecContext, CodecParams, DigitalPayload, Message, ReceivedStreams, Transport
+from ..base import (AnalogPayload, Codec, CodecContext, CodecParams, DigitalPayload, Message, ReceivedStreams, Transport,
+                    input_path)
 from .config import MODALITIES
 from .foundation import FoundationModels
 from .metrics import (
@@ -62,15 +63,20 @@ class BridgeParams(CodecParams):
 
     weights: str | None = Field(default=None, description="safetensors file, or the name of shipped weights "
                                                           "(digits_av, digits_av_no_sdmi, digits_av_no_macs, "
-                                                          "digits_av_none); default: digits_av")
+                                                          "digits_av_none); default: digits_av",
+                                 json_schema_extra=input_path("file_or_name"))
     analog_requantize: bool = Field(default=False, description="analog path: snap received features to codes")
-    audio_model: str | None = Field(default=None, description="CLAP id or folder for audio_sim")
-    image_model: str | None = Field(default=None, description="CLIP id or folder for video_sim")
-    text_model: str | None = Field(default=None, description="BERT id or folder for text_sim")
+    audio_model: str | None = Field(default=None, description="CLAP id or folder for audio_sim",
+                                       json_schema_extra=input_path("model"))
+    image_model: str | None = Field(default=None, description="CLIP id or folder for video_sim",
+                                       json_schema_extra=input_path("model"))
+    text_model: str | None = Field(default=None, description="BERT id or folder for text_sim",
+                                      json_schema_extra=input_path("model"))
     text_backbone: str | None = Field(default=None, description="where to load the weights' frozen text backbone "
                                                                 "from (hub id or folder; same architecture as the "
                                                                 "one they were trained with); default: the id "
-                                                                "stored in the weights")
+                                                                "stored in the weights",
+                                         json_schema_extra=input_path("model"))
 
     @field_validator("weights")
     @classmethod

@@ -44,6 +44,7 @@ from ..base import (
     ReceivedStreams,
     Reconstruction,
     Transport,
+    input_path,
 )
 from .models import LatentGeometry, captioner, latent_diffusion, latent_geometry, model_dtype
 from .modes import MODE_STREAMS, Mode, sends_latent
@@ -54,8 +55,10 @@ DEFAULT_PIPELINE = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 
 class CaptionLatentParams(CodecParams):
     mode: Mode = Field(default="text+latent", description="text+latent | text | latent | auto")
-    captioner: str = Field(default=DEFAULT_CAPTIONER, description="BLIP hub id or save_pretrained folder (with processor)")
-    pipeline: str = Field(default=DEFAULT_PIPELINE, description="Stable Diffusion hub id or diffusers pipeline folder")
+    captioner: str = Field(default=DEFAULT_CAPTIONER, description="BLIP hub id or save_pretrained folder (with processor)",
+                           json_schema_extra=input_path("model"))
+    pipeline: str = Field(default=DEFAULT_PIPELINE, description="Stable Diffusion hub id or diffusers pipeline folder",
+                          json_schema_extra=input_path("model"))
     strength: float = Field(default=0.6, ge=0.0, le=1.0,
                             description="img2img noise level: T = int(num_inference_steps * strength) DDIM steps "
                                         "(0.6 x 50 = the paper's 30); T = 0: VAE decoder alone")

@@ -52,6 +52,7 @@ from ..base import (
     Reconstruction,
     StreamOverride,
     Transport,
+    input_path,
 )
 from ..image_compression import compress_jpeg2000
 from ..registry import codec_class
@@ -86,9 +87,11 @@ class HSCParams(CodecParams):
     d: int | Literal["auto"] = Field(default=8, description="CR rank 0..H, or auto: the largest that fits budget.channel_uses")
     cr_compression_ratio: float = Field(default=5.0, ge=1.0, le=1000.0, description="JPEG2000 ratio of the CR image")
     weights: str | None = Field(default=None, description="semantic model: a shipped name (e.g. digits28_vae_rayleigh) "
-                                "or a .safetensors path (default: digits28_vae / digits28_vqvae)")
+                                "or a .safetensors path (default: digits28_vae / digits28_vqvae)",
+                                json_schema_extra=input_path("file_or_name"))
     adapters: str | None = Field(default=None, description="NCR adapters trained for this d (eq. 23): a shipped name "
-                                 "(e.g. digits28_ncr_rayleigh_d4) or a .safetensors path")
+                                 "(e.g. digits28_ncr_rayleigh_d4) or a .safetensors path",
+                                 json_schema_extra=input_path("file_or_name"))
 
     @field_validator("weights", "adapters")
     @classmethod
