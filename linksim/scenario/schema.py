@@ -200,10 +200,21 @@ class PathlossSection(_Strict):
     model: Literal["free_space", "umi", "uma", "rma"] = Field(
         description="free_space (Friis), or 3GPP TR 38.901 UMi-Street Canyon, UMa or RMa")
     los: bool = Field(default=False, description="line of sight (true) or not (false)")
-    h_bs_m: float | None = Field(default=None, gt=0, le=1000, description="BS height [m] (default 10 / 25 / 35 m)")
-    h_ut_m: float = Field(default=1.5, ge=1.0, le=22.5, description="UT height [m]")
+    h_bs_m: float | None = Field(default=None, ge=2.0, le=150.0, description="BS height [m] (default 10 / 25 / 35 m; "
+                                 "UMi, UMa 2-150 m, RMa 10-150 m)")
+    h_ut_m: float = Field(default=1.5, ge=1.0, le=22.5, description="UT height [m] (UMi, UMa 1.5-22.5 m, RMa 1-10 m)")
     building_height_m: float = Field(default=5.0, ge=5.0, le=50.0, description="RMa average building height h [m]")
     street_width_m: float = Field(default=20.0, ge=5.0, le=50.0, description="RMa average street width W [m]")
+
+    @model_validator(mode="after")
+    def _heights(self) -> "PathlossSection":
+        from linksim.phy.pathloss import PathlossRangeError
+
+        try:  # per model: UMi / UMa h_BS 2-150 m, h_UT 1.5-22.5 m; RMa h_BS 10-150 m, h_UT 1-10 m
+            self.model_object().check_heights()
+        except PathlossRangeError as e:
+            raise ValueError(str(e)) from None
+        return self
 
     def model_object(self):
         from linksim.phy.pathloss import PathlossModel
@@ -218,8 +229,8 @@ class LinkBudgetSection(_Strict):
     tx_antenna_gain_dbi: float = Field(default=0.0, ge=-50, le=60, description="transmit antenna gain [dBi]")
     rx_antenna_gain_dbi: float = Field(default=0.0, ge=-50, le=60, description="receive antenna gain [dBi]")
     other_losses_db: float = Field(default=0.0, ge=0, le=300, description="further losses (cables, body, penetration...) [dB]")
-    carrier_frequency_hz: float = Field(gt=0, le=1e12, description="carrier frequency of the path loss [Hz]")
-    bandwidth_hz: float = Field(gt=0, le=1e12, description="occupied bandwidth: the noise is kTB over it [Hz]")
+    carrier_frequency_hz: float = Field(ge=1.0, le=1e12, description="carrier frequency of the path loss [Hz]")
+    bandwidth_hz: float = Field(ge=1.0, le=1e12, description="occupied bandwidth: the noise is kTB over it [Hz]")
     noise_figure_db: float = Field(default=7.0, ge=0, le=100, description="receiver noise figure [dB]")
     temperature_k: float = Field(default=290.0, gt=0, le=10000, description="noise temperature [K]")
     pathloss: PathlossSection = Field(description="the path loss model")
