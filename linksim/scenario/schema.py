@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from linksim.codecs import StreamOverride, Transport
 from linksim.codecs.base import CodecParams
 from linksim.metrics.learned import MetricModels
-from linksim.phy.channels import ChannelParams
+from linksim.phy.channels import LABEL_MAX_LENGTH, ChannelParams, check_label
 from linksim.phy.code_blocks import DEFAULT_MAX_BLOCK_BITS
 from linksim.phy.ofdm_params import OFDMParams
 
@@ -255,23 +255,37 @@ class LinkBudgetSection(_Strict):
                           self.pathloss.model_object(), self.shadowing_margin_db)
 
 
+#: a series is a legend label, not a file name (its sample grids go through ``safe_filename``):
+#: any printable characters on one line but ``$`` and ``\`` (matplotlib would read mathtext)
+_SERIES_FORBIDDEN = re.compile(r"[$\\]")
+
+
 class CodecSection(_Strict):
-    name: str = Field(min_length=1, max_length=64, description="label in results and plots")
+    name: str = Field(min_length=1, max_length=64, description="label in results, plots and file names: "
+                                                               "letters, digits and _ . + -")
     type: str = Field(description="codec type: a built-in name (see Codec types), a plugin's registered name "
                                   "(linksim list) or package.module:Class")
     params: dict[str, Any] = Field(default_factory=dict, description="the codec type's parameters (see its section under Codec types); unknown keys are errors")
     streams: dict[str, StreamOverride] = Field(
         default_factory=dict, description="transport of each stream, by the codec type's stream names; a field "
         "left out keeps the codec's default")
-    series: str | None = Field(default=None, min_length=1, max_length=64,
+    series: str | None = Field(default=None, min_length=1, max_length=LABEL_MAX_LENGTH,
                                description="curve this codec belongs to in the fidelity-vs-load plots "
-                                           "and comparison sample grids (e.g. several d of one HSC model)")
+                                           "and comparison sample grids (e.g. several d of one HSC model): "
+                                           "a legend label: printable, one line, no $ or \\")
 
     @field_validator("name")
     @classmethod
     def _label(cls, v: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", v):
-            raise ValueError("use letters, digits and _ . + - only")
+        return check_label(v)
+
+    @field_validator("series")
+    @classmethod
+    def _series(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if not v.isprintable() or _SERIES_FORBIDDEN.search(v):
+            raise ValueError("a legend label: printable characters on one line, without $ or \\")
         return v
 
 
@@ -279,7 +293,7 @@ class Scenario(_Strict):
     """A whole scenario file."""
 
     name: str = Field(min_length=1, max_length=100, description="name of the run; its default output folder is "
-                                                                "results/<name>/")
+                                                                "results/<name>/ (letters, digits and _ . + -)")
     seed: int = Field(default=0, ge=0, le=2**63 - 1, description="every random draw follows from it: same seed, same numbers")
     device: str = Field(default="auto", description="auto | cpu | cuda | cuda:<index>")
     data: DataSection = Field(description="the samples to send")
@@ -309,9 +323,7 @@ class Scenario(_Strict):
     @field_validator("name")
     @classmethod
     def _fs_name(cls, v: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", v):
-            raise ValueError("must be usable as a folder name: letters, digits and _ . - only")
-        return v
+        return check_label(v, max_length=100)
 
     @field_validator("device")
     @classmethod
