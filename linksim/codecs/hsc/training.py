@@ -418,10 +418,10 @@ def _read_checkpoint(out: Path) -> _Checkpoint:
     return _Checkpoint(state_path, step, module, tensors, body)
 
 
-def _load_weights(path, device, what: str, loader=None) -> torch.nn.Module:
-    """A weights file given on the command line; one line naming it when it cannot be read."""
+def _load_weights(path, device, what: str) -> SemanticModel:
+    """A semantic model's weights file given as option ``what``; one line naming it when it cannot be read."""
     try:
-        return (loader or load_semantic_model)(path, device)
+        return load_semantic_model(path, device)
     except Exception as e:  # noqa: BLE001 - a missing, damaged or foreign file: one line naming it
         raise ModelUnavailable(f"{what}: cannot load {path} ({_one_line(e)[:300]})") from None
 
@@ -500,7 +500,7 @@ def train_semantic(cfg: TrainConfig, out: str | Path, resume: bool = False, prog
     start, history, mses = 0, [], []
     if ckpt is not None:
         try:
-            config = SemanticConfig.from_json(ckpt.body["info"]["model_config"])
+            config = SemanticConfig.from_json(json.dumps(ckpt.body["info"]["model"]))
         except (KeyError, TypeError, ValueError) as e:
             raise ModelUnavailable(f"--resume: checkpoint {ckpt.path} holds no model config ({_one_line(e)})") from None
         model = SemanticModel(config).to(device)
@@ -517,7 +517,7 @@ def train_semantic(cfg: TrainConfig, out: str | Path, resume: bool = False, prog
     if ckpt is not None:
         ckpt.restore(opt, gen, sionna=False, lr=cfg.lr, weight_decay=cfg.weight_decay)
         start, history, mses = ckpt.step, ckpt.history, ckpt.recent
-    info = {"train": asdict(cfg), "model": json.loads(model.config.to_json()), "model_config": model.config.to_json()}
+    info = {"train": asdict(cfg), "model": json.loads(model.config.to_json())}
 
     def checkpoint(step: int) -> None:
         _save_checkpoint(model, lambda path: save_semantic_model(model, path, extra={"step": step, "train": asdict(cfg)}),
