@@ -416,7 +416,7 @@ def _budget(args, out: Console) -> int:
     problems = []
     for d in distances:
         try:
-            lb.pathloss.check_distance(d)
+            lb.check_distance(d)
         except PathlossRangeError as e:
             problems.append(f"--distance: {e}")
     if problems:

@@ -9,10 +9,11 @@ user's speed.
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sionna.phy.channel import GenerateOFDMChannel, RayleighBlockFading
 from sionna.phy.channel import tr38901
 
@@ -21,12 +22,40 @@ from linksim.registry import Registry
 from .ofdm import OFDMGrid
 
 
+#: a user-given label that becomes part of a file name (a codec's, a channel's, the scenario's
+#: name): letters, digits and ``_ . + -``, starting with a letter or a digit (so never ``..``,
+#: a hidden file, an option or a path), on one line
+LABEL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+#: the longest such label (two of them and a suffix stay far below a file system's 255 bytes)
+LABEL_MAX_LENGTH = 64
+
+
+def check_label(value: str, max_length: int = LABEL_MAX_LENGTH) -> str:
+    """``value`` if it is a valid label (:data:`LABEL_PATTERN`, at most ``max_length`` characters).
+
+    :raises ValueError: one line saying what is allowed (the schema adds the field).
+    """
+    if len(value) > max_length:
+        raise ValueError(f"at most {max_length} characters (this one has {len(value)}): it becomes part of file names")
+    if not LABEL_PATTERN.fullmatch(value):
+        raise ValueError("use letters, digits and _ . + - only, starting with a letter or a digit: "
+                         "it becomes part of file names")
+    return value
+
+
 class ChannelParams(BaseModel):
     """Parameters common to every channel entry of a scenario."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     model: str = Field(description="the channel model: a registered name (linksim list) or package.module:Class")
-    name: str | None = Field(default=None, description="label in results; defaults to a description of the model")
+    name: str | None = Field(default=None, min_length=1, max_length=LABEL_MAX_LENGTH,
+                             description="label in results, plots and file names (letters, digits and _ . + -); "
+                                         "defaults to a description of the model")
+
+    @field_validator("name")
+    @classmethod
+    def _label(cls, v: str | None) -> str | None:
+        return v if v is None else check_label(v)
 
     def label(self) -> str:
         """Name of the channel in results and plots: ``name``, or e.g. ``tdl-A``."""

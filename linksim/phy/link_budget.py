@@ -28,9 +28,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .pathloss import PathlossModel
+from .pathloss import PathlossModel, PathlossRangeError
 
 BOLTZMANN = 1.380649e-23  # J/K
+#: the largest |SNR| [dB] a distance may give: the same guard as ``sweep.snr_db``'s
+MAX_ABS_SNR_DB = 300.0
 
 
 def thermal_noise_dbm(bandwidth_hz: float, temperature_k: float = 290.0) -> float:
@@ -76,6 +78,21 @@ class LinkBudget:
     def snr_db(self, distance_m: float) -> float:
         """Received Es/N0 per resource element [dB] at ``distance_m`` [m] (see the module docstring)."""
         return self.rx_power_dbm(distance_m) - self.noise_dbm
+
+    def check_distance(self, distance_m: float) -> None:
+        """Whether ``distance_m`` [m] can be a sweep point of this budget: inside the path-loss
+        model's validity range (free space: the far field of the carrier, see
+        :mod:`~linksim.phy.pathloss`) and giving an SNR within +-:data:`MAX_ABS_SNR_DB` dB.
+
+        :raises PathlossRangeError: one line, naming the distance and what is wrong.
+        """
+        self.pathloss.check_frequency(self.carrier_frequency_hz)
+        self.pathloss.check_heights()
+        self.pathloss.check_distance(distance_m, self.carrier_frequency_hz)
+        snr = self.snr_db(distance_m)
+        if not (math.isfinite(snr) and abs(snr) <= MAX_ABS_SNR_DB):
+            raise PathlossRangeError(f"{distance_m:g} m gives an SNR of {snr:.1f} dB, outside +-{MAX_ABS_SNR_DB:g} dB "
+                                     "(the range of snr_db): check the link budget's powers, gains and bandwidth")
 
     def table(self, distance_m: float, streams: dict[str, tuple[int, float]] | None = None) -> list[tuple[str, str, str]]:
         """The budget line by line: ``(item, value, unit)``.

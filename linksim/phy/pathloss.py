@@ -12,6 +12,11 @@ distances use Hz); the result is the basic path loss [dB] without shadow fading
 (the link budget's ``shadowing_margin_db`` covers it). NLoS is
 ``max(PL_LoS, PL'_NLoS)``. Free space uses ``distance_m`` as the line-of-sight
 distance: FSPL = 20 log10(4 pi d f / c).
+
+Validity: the 3GPP models hold over the d2D ranges of :data:`DISTANCE_RANGE` and the
+heights of :data:`HEIGHT_RANGE`; Friis' formula only in the far field, taken as at
+least one wavelength c / f (FSPL there is 20 log10(4 pi) = 22 dB; closer, it would
+turn into a gain), and up to :data:`FREE_SPACE_MAX_M`.
 """
 
 from __future__ import annotations
@@ -33,6 +38,17 @@ DISTANCE_RANGE = {
     "uma": ((10.0, 5000.0), (10.0, 5000.0)),
     "rma": ((10.0, 10000.0), (10.0, 5000.0)),
 }
+#: the farthest free-space distance accepted [m]: 1e15 m (6,700 au, 0.1 light-year) is beyond any
+#: deep-space link (Voyager 1: 2.5e13 m); the nearest is one wavelength (the far field)
+FREE_SPACE_MAX_M = 1e15
+#: height ranges [m] (TR 38.901 Table 7.4.1-1 note: UMi / UMa 1.5 <= h_UT <= 22.5 with h_BS 10 / 25 m,
+#: RMa 10 <= h_BS <= 150 and 1 <= h_UT <= 10); linksim lets UMi / UMa take other BS heights
+#: from 2 m (the breakpoint uses h_BS - 1 m) to 150 m: (h_BS range, h_UT range)
+HEIGHT_RANGE = {
+    "umi": ((2.0, 150.0), (1.5, 22.5)),
+    "uma": ((2.0, 150.0), (1.5, 22.5)),
+    "rma": ((10.0, 150.0), (1.0, 10.0)),
+}
 #: carrier frequency ranges [Hz] (RMa is calibrated up to 7 GHz, specified up to 30 GHz)
 FREQUENCY_RANGE = {"umi": (0.5e9, 100e9), "uma": (0.5e9, 100e9), "rma": (0.5e9, 30e9)}
 MODEL_NAMES = {"free_space": "free space", "umi": "UMi", "uma": "UMa", "rma": "RMa"}
@@ -42,10 +58,28 @@ from linksim.errors import PathlossRangeError  # noqa: E402  (re-exported)
 
 
 def free_space_db(distance_m: float, carrier_frequency_hz: float) -> float:
-    """Free-space path loss [dB] = 20 log10(4 pi d f / c); ``distance_m`` [m] > 0, frequency [Hz]."""
-    if distance_m <= 0:
-        raise PathlossRangeError(f"{distance_m:g} m: free-space distance must be > 0")
+    """Free-space path loss [dB] = 20 log10(4 pi d f / c); ``distance_m`` [m] in the far field
+    (at least one wavelength c / f, at most :data:`FREE_SPACE_MAX_M`), frequency [Hz] > 0."""
+    _check_free_space(distance_m, carrier_frequency_hz)
     return 20.0 * math.log10(4.0 * math.pi * distance_m * carrier_frequency_hz / SPEED_OF_LIGHT)
+
+
+def _check_free_space(distance_m: float, carrier_frequency_hz: float | None) -> None:
+    """:raises PathlossRangeError: outside [one wavelength, FREE_SPACE_MAX_M] (or <= 0 m without a frequency)."""
+    if not (isinstance(carrier_frequency_hz, (int, float)) and math.isfinite(carrier_frequency_hz)
+            and carrier_frequency_hz > 0):
+        if carrier_frequency_hz is not None:
+            raise PathlossRangeError(f"{carrier_frequency_hz:g} Hz: the carrier frequency must be finite and > 0")
+        lo = 0.0
+    else:
+        lo = SPEED_OF_LIGHT / carrier_frequency_hz
+    if not (math.isfinite(distance_m) and distance_m > 0):
+        raise PathlossRangeError(f"{distance_m:g} m: free-space distances must be finite and > 0 m")
+    if distance_m < lo:
+        raise PathlossRangeError(f"{distance_m:g} m is in the near field of {carrier_frequency_hz / 1e9:g} GHz: "
+                                 f"free space needs at least one wavelength ({lo:.4g} m)")
+    if distance_m > FREE_SPACE_MAX_M:
+        raise PathlossRangeError(f"{distance_m:g} m is beyond the largest free-space distance ({FREE_SPACE_MAX_M:g} m)")
 
 
 def _d3d(d2d: float, h_bs: float, h_ut: float) -> float:
@@ -150,22 +184,32 @@ class PathlossModel:
     def h_bs(self) -> float:
         return self.h_bs_m if self.h_bs_m is not None else DEFAULT_H_BS.get(self.model, 0.0)
 
-    def distance_range(self) -> tuple[float, float]:
-        """Valid d2D range [m] (free space: (0, inf))."""
+    def distance_range(self, carrier_frequency_hz: float | None = None) -> tuple[float, float]:
+        """Valid d2D range [m]; free space: one wavelength of ``carrier_frequency_hz`` (0 when
+        not given) to :data:`FREE_SPACE_MAX_M`."""
         if self.model == "free_space":
-            return 0.0, math.inf
+            lo = SPEED_OF_LIGHT / carrier_frequency_hz if carrier_frequency_hz else 0.0
+            return lo, FREE_SPACE_MAX_M
         return DISTANCE_RANGE[self.model][0 if self.los else 1]
 
-    def check_distance(self, distance_m: float) -> None:
-        """:raises PathlossRangeError: naming the range when ``distance_m`` is outside it."""
-        lo, hi = self.distance_range()
+    def check_distance(self, distance_m: float, carrier_frequency_hz: float | None = None) -> None:
+        """:raises PathlossRangeError: naming the range when ``distance_m`` is outside it (free
+        space: the far field of ``carrier_frequency_hz`` when given, see :func:`free_space_db`)."""
         if self.model == "free_space":
-            if not distance_m > 0:
-                raise PathlossRangeError(f"{distance_m:g} m: free-space distances must be > 0 m")
+            _check_free_space(distance_m, carrier_frequency_hz)
             return
+        lo, hi = self.distance_range()
         if not lo <= distance_m <= hi:
             state = "LoS" if self.los else "NLoS"
             raise PathlossRangeError(f"{distance_m:g} m is outside {self.name}'s validity range [{lo:g}, {hi:g}] m ({state})")
+
+    def check_heights(self) -> None:
+        """:raises PathlossRangeError: for a BS or UT height outside the model's range (:data:`HEIGHT_RANGE`)."""
+        if self.model not in HEIGHT_RANGE:
+            return
+        for what, value, (lo, hi) in zip(("h_bs_m", "h_ut_m"), (self.h_bs, self.h_ut_m), HEIGHT_RANGE[self.model]):
+            if not lo <= value <= hi:
+                raise PathlossRangeError(f"{what}: {value:g} m is outside {self.name}'s range [{lo:g}, {hi:g}] m")
 
     def check_frequency(self, carrier_frequency_hz: float) -> None:
         """:raises PathlossRangeError: for a carrier outside the model's frequency range."""
@@ -176,9 +220,10 @@ class PathlossModel:
                                          f"[{lo / 1e9:g}, {hi / 1e9:g}] GHz")
 
     def __call__(self, distance_m: float, carrier_frequency_hz: float) -> float:
-        """Path loss [dB] at ``distance_m`` (d2D) [m] and ``carrier_frequency_hz`` [Hz] (ranges checked)."""
-        self.check_distance(distance_m)
+        """Path loss [dB] at ``distance_m`` (d2D) [m] and ``carrier_frequency_hz`` [Hz] (every range checked)."""
         self.check_frequency(carrier_frequency_hz)
+        self.check_heights()
+        self.check_distance(distance_m, carrier_frequency_hz)
         if self.model == "free_space":
             return free_space_db(distance_m, carrier_frequency_hz)
         if self.model == "umi":

@@ -12,6 +12,7 @@ from linksim.data import ImageDataset
 from linksim.data.multimodal import MultimodalBatch
 from linksim.metrics.table import metric_info
 from linksim.results import PointResult
+from linksim.runner.paths import inside_run_folder
 from linksim.scenario import Scenario
 
 RANGE_COLUMNS = ["codec", "channel", "metric", "target", "max_distance_m", "snr_db", "value"]
@@ -92,7 +93,7 @@ def write_outputs(sc: Scenario, dataset: ImageDataset | MultimodalBatch, results
             by_pair.setdefault((r.key.codec, r.key.channel), []).append(r)
     for (codec, channel), points in by_pair.items():
         recon = {r.key.label(): torch.from_numpy(r.samples) for r in points}
-        path = out_dir / "samples" / f"{codec}__{channel}.png"
+        path = inside_run_folder(out_dir, out_dir / "samples" / f"{codec}__{channel}.png")
         written.append(save_sample_grid(originals[: len(points[0].samples)], recon, path, title=f"{codec} over {channel}"))
     series = {c.name: c.series for c in sc.codecs if c.series}
     written += plot_fidelity_vs_load(rows, series, out_dir / "plots")
@@ -118,7 +119,8 @@ def _save_series_grids(results: list[PointResult], series: dict[str, str], origi
         at = f"{dist:g}m" if dist is not None else f"{snr:g}dB"
         n = min(len(v) for v in recon.values())
         written.append(save_sample_grid(originals[:n], {c: torch.from_numpy(v[:n]) for c, v in recon.items()},
-                                        folder / f"{safe_filename(name)}__{channel}__{at}.png", title=f"{name} over {channel} @ {at}"))
+                                        inside_run_folder(folder, folder / f"{safe_filename(name)}__{channel}__{at}.png"),
+                                        title=f"{name} over {channel} @ {at}"))
     return written
 
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from linksim.codecs import StreamOverride, Transport
 from linksim.codecs.base import CodecParams
 from linksim.metrics.learned import MetricModels
-from linksim.phy.channels import ChannelParams
+from linksim.phy.channels import LABEL_MAX_LENGTH, ChannelParams, check_label
 from linksim.phy.code_blocks import DEFAULT_MAX_BLOCK_BITS
 from linksim.phy.ofdm_params import OFDMParams
 
@@ -215,10 +215,21 @@ class PathlossSection(_Strict):
     model: Literal["free_space", "umi", "uma", "rma"] = Field(
         description="free_space (Friis), or 3GPP TR 38.901 UMi-Street Canyon, UMa or RMa")
     los: bool = Field(default=False, description="line of sight (true) or not (false)")
-    h_bs_m: float | None = Field(default=None, gt=0, le=1000, description="BS height [m] (default 10 / 25 / 35 m)")
-    h_ut_m: float = Field(default=1.5, ge=1.0, le=22.5, description="UT height [m]")
+    h_bs_m: float | None = Field(default=None, ge=2.0, le=150.0, description="BS height [m] (default 10 / 25 / 35 m; "
+                                 "UMi, UMa 2-150 m, RMa 10-150 m)")
+    h_ut_m: float = Field(default=1.5, ge=1.0, le=22.5, description="UT height [m] (UMi, UMa 1.5-22.5 m, RMa 1-10 m)")
     building_height_m: float = Field(default=5.0, ge=5.0, le=50.0, description="RMa average building height h [m]")
     street_width_m: float = Field(default=20.0, ge=5.0, le=50.0, description="RMa average street width W [m]")
+
+    @model_validator(mode="after")
+    def _heights(self) -> "PathlossSection":
+        from linksim.phy.pathloss import PathlossRangeError
+
+        try:  # per model: UMi / UMa h_BS 2-150 m, h_UT 1.5-22.5 m; RMa h_BS 10-150 m, h_UT 1-10 m
+            self.model_object().check_heights()
+        except PathlossRangeError as e:
+            raise ValueError(str(e)) from None
+        return self
 
     def model_object(self):
         from linksim.phy.pathloss import PathlossModel
@@ -233,8 +244,8 @@ class LinkBudgetSection(_Strict):
     tx_antenna_gain_dbi: float = Field(default=0.0, ge=-50, le=60, description="transmit antenna gain [dBi]")
     rx_antenna_gain_dbi: float = Field(default=0.0, ge=-50, le=60, description="receive antenna gain [dBi]")
     other_losses_db: float = Field(default=0.0, ge=0, le=300, description="further losses (cables, body, penetration...) [dB]")
-    carrier_frequency_hz: float = Field(gt=0, le=1e12, description="carrier frequency of the path loss [Hz]")
-    bandwidth_hz: float = Field(gt=0, le=1e12, description="occupied bandwidth: the noise is kTB over it [Hz]")
+    carrier_frequency_hz: float = Field(ge=1.0, le=1e12, description="carrier frequency of the path loss [Hz]")
+    bandwidth_hz: float = Field(ge=1.0, le=1e12, description="occupied bandwidth: the noise is kTB over it [Hz]")
     noise_figure_db: float = Field(default=7.0, ge=0, le=100, description="receiver noise figure [dB]")
     temperature_k: float = Field(default=290.0, gt=0, le=10000, description="noise temperature [K]")
     pathloss: PathlossSection = Field(description="the path loss model")
@@ -259,23 +270,37 @@ class LinkBudgetSection(_Strict):
                           self.pathloss.model_object(), self.shadowing_margin_db)
 
 
+#: a series is a legend label, not a file name (its sample grids go through ``safe_filename``):
+#: any printable characters on one line but ``$`` and ``\`` (matplotlib would read mathtext)
+_SERIES_FORBIDDEN = re.compile(r"[$\\]")
+
+
 class CodecSection(_Strict):
-    name: str = Field(min_length=1, max_length=64, description="label in results and plots")
+    name: str = Field(min_length=1, max_length=64, description="label in results, plots and file names: "
+                                                               "letters, digits and _ . + -")
     type: str = Field(description="codec type: a built-in name (see Codec types), a plugin's registered name "
                                   "(linksim list) or package.module:Class")
     params: dict[str, Any] = Field(default_factory=dict, description="the codec type's parameters (see its section under Codec types); unknown keys are errors")
     streams: dict[str, StreamOverride] = Field(
         default_factory=dict, description="transport of each stream, by the codec type's stream names; a field "
         "left out keeps the codec's default")
-    series: str | None = Field(default=None, min_length=1, max_length=64,
+    series: str | None = Field(default=None, min_length=1, max_length=LABEL_MAX_LENGTH,
                                description="curve this codec belongs to in the fidelity-vs-load plots "
-                                           "and comparison sample grids (e.g. several d of one HSC model)")
+                                           "and comparison sample grids (e.g. several d of one HSC model): "
+                                           "a legend label: printable, one line, no $ or \\")
 
     @field_validator("name")
     @classmethod
     def _label(cls, v: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", v):
-            raise ValueError("use letters, digits and _ . + - only")
+        return check_label(v)
+
+    @field_validator("series")
+    @classmethod
+    def _series(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if not v.isprintable() or _SERIES_FORBIDDEN.search(v):
+            raise ValueError("a legend label: printable characters on one line, without $ or \\")
         return v
 
 
@@ -283,7 +308,7 @@ class Scenario(_Strict):
     """A whole scenario file."""
 
     name: str = Field(min_length=1, max_length=100, description="name of the run; its default output folder is "
-                                                                "results/<name>/")
+                                                                "results/<name>/ (letters, digits and _ . + -)")
     seed: int = Field(default=0, ge=0, le=2**63 - 1, description="every random draw follows from it: same seed, same numbers")
     device: str = Field(default="auto", description="auto | cpu | cuda | cuda:<index>")
     data: DataSection = Field(description="the samples to send")
@@ -313,9 +338,7 @@ class Scenario(_Strict):
     @field_validator("name")
     @classmethod
     def _fs_name(cls, v: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", v):
-            raise ValueError("must be usable as a folder name: letters, digits and _ . - only")
-        return v
+        return check_label(v, max_length=100)
 
     @field_validator("device")
     @classmethod

@@ -154,10 +154,10 @@ def validate_scenario(raw: Any, base_dir: Path | None = None) -> Scenario:
         if sc.link_budget is None:
             problems.append("sweep.distance_m: a distance sweep needs a link_budget section")
         else:
-            pl = sc.link_budget.pathloss.model_object()
+            lb = sc.link_budget.budget()
             for d in sc.sweep.distance_points():
                 try:
-                    pl.check_distance(d)
+                    lb.check_distance(d)  # the model's validity range and the +-300 dB SNR guard
                 except ValueError as e:
                     problems.append(f"sweep.distance_m: {e}")
     if sc.budget.bandwidth_hz is not None and sc.budget_channel_uses() < 1:

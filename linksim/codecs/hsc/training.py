@@ -10,20 +10,34 @@ Stage 2 (Sec. III-B): few-shot fine-tuning of encoder and decoder through the re
 differentiable analog link (eq. 22), then NCR adapters for each CR rank ``d`` with the
 fine-tuned model frozen (eq. 23).
 
-Checkpoints (all three stages): ``<out>.safetensors`` (the model or adapters, loadable as
-``params.weights`` / ``params.adapters``), ``<out>.optim.safetensors`` (Adam moments) and
-``<out>.ckpt.json`` (step, hyper-parameters, recent loss); ``resume=True`` continues from
-them to ``steps`` total.
+Checkpoints (all three stages), every ``checkpoint_every`` steps and at the end:
+
+- ``<out>.optim.safetensors``, the training state in **one file**: the module (float32),
+  the whole Adam state, every random generator the loop draws from (the batch generator,
+  torch's, and for fine-tuning and NCR Sionna's, which draws the channel and the noise), the
+  loss history and the step. ``resume=True`` reads this file alone and continues exactly as
+  an uninterrupted run would (the same weights to float rounding, tested to 1e-6).
+- ``<out>.safetensors``: the model or adapters, loadable as ``params.weights`` /
+  ``params.adapters`` at once;
+- ``<out>.ckpt.json``: step, hyper-parameters and recent loss, for people.
+
+Each is written to a temporary file, flushed to disk and renamed over the old one, in that
+order: a kill at any moment leaves a complete training state (the old one or the new one),
+and a resume rewrites the two others from it.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+
+from linksim.errors import ModelUnavailable, ScenarioError
 
 from .models import (
     SemanticConfig,
@@ -32,7 +46,7 @@ from .models import (
     save_semantic_model,
 )
 
-__all__ = ["TrainConfig", "train_semantic", "training_images"]
+__all__ = ["TrainConfig", "check_options", "train_semantic", "training_images"]
 
 
 @dataclass
@@ -74,51 +88,342 @@ def training_images(source: str, num_samples: int | None = None) -> torch.Tensor
 
 
 def _paths(out: Path) -> tuple[Path, Path, Path]:
+    """``(weights, training state, json)`` beside ``out``."""
     out = Path(out)
     stem = str(out)[: -len(".safetensors")] if out.suffix == ".safetensors" else str(out)
     return Path(f"{stem}.safetensors"), Path(f"{stem}.optim.safetensors"), Path(f"{stem}.ckpt.json")
 
 
-def _save_checkpoint(save_module, params: list[torch.nn.Parameter], opt: torch.optim.Optimizer, step: int,
-                     out: Path, history: list, info: dict) -> None:
-    """Write a training checkpoint beside ``out``: the module (``save_module(path)``, loadable
-    as weights / adapters at once), the Adam moments of ``params`` and a json with ``step``,
-    ``info`` (hyper-parameters) and the recent loss history."""
+# --------------------------------------------------------------------------- options
+
+#: the largest |SNR| [dB] of ``--snr-db`` (as a scenario's ``snr_db``)
+MAX_ABS_SNR_DB = 300.0
+
+
+def _integer(lo: int, hi: int):
+    def rule(v) -> str | None:
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            return f"must be an integer from {lo} to {hi}, got {v!r}"
+        return None
+    return rule
+
+
+def _number(lo: float, hi: float, lo_open: bool = False):
+    def rule(v) -> str | None:
+        ok = (not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+              and (v > lo if lo_open else v >= lo) and v <= hi)
+        return None if ok else f"must be a finite number in {'(' if lo_open else '['}{lo:g}, {hi:g}], got {v!r}"
+    return rule
+
+
+def _optional(rule):
+    return lambda v: None if v is None else rule(v)
+
+
+def _hidden(v) -> str | None:
+    if not v or len(v) > 16 or any(_integer(1, 65536)(w) for w in v):
+        return f"must be 1 to 16 comma-separated widths from 1 to 65536, got {','.join(map(str, v or ())) or 'none'}"
+    return None
+
+
+def _snr_range(v) -> str | None:
+    ok = (isinstance(v, (tuple, list)) and len(v) == 2
+          and all(not isinstance(x, bool) and isinstance(x, (int, float)) and math.isfinite(x)
+                  and abs(x) <= MAX_ABS_SNR_DB for x in v) and v[0] <= v[1])
+    if ok:
+        return None
+    shown = ",".join(f"{x:g}" if isinstance(x, (int, float)) else repr(x) for x in v) if isinstance(v, (tuple, list)) else repr(v)
+    return f"give lo,hi [dB]: two finite values, lo <= hi, within +-{MAX_ABS_SNR_DB:g} dB, got {shown}"
+
+
+def _ranks(v) -> str | None:
+    if (not v or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in v)
+            or len(set(v)) != len(v)):
+        return f"CR ranks must be integers >= 1, comma separated, without repeats, got {','.join(map(str, v or ())) or 'none'}"
+    return None
+
+
+def _device(v) -> str | None:
+    text = str(v)
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", text):
+        return f"must be cpu, cuda or cuda:<index>, got {text!r}"
+    if text.startswith("cuda"):
+        if not torch.cuda.is_available():
+            return f"{text} is not available here (torch sees no CUDA device); use --device cpu"
+        index = int(text.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            return f"{text}: torch sees {torch.cuda.device_count()} CUDA device(s)"
+    return None
+
+
+def _cr_dtype(v) -> str | None:
+    from linksim.phy.payload import payload_for_dtype
+
+    try:
+        payload_for_dtype(str(v))
+    except (ValueError, TypeError) as e:
+        return str(e)
+    return None
+
+
+def _channel(v) -> str | None:
+    from linksim.errors import PluginError
+    from linksim.phy.channels import channel_class
+
+    try:
+        channel_class(str(v))
+    except (ValueError, PluginError) as e:
+        return str(e)
+    return None
+
+
+_RULES = {
+    "steps": _integer(1, 10**9),
+    "batch_size": _integer(1, 65536),
+    "num_samples": _optional(_integer(1, 10_000_000)),
+    "lr": _number(0.0, 1.0, lo_open=True),
+    "k": _integer(1, 65536),
+    "hidden": _hidden,
+    "beta": _number(0.0, 1e6),
+    "seed": _integer(0, 2**63 - 1),
+    "shift": _integer(0, 10_000),
+    "weight_decay": _number(0.0, 1e3),
+    "checkpoint_every": _integer(1, 10**9),
+    "snr_db": _snr_range,
+    "d": _ranks,
+    "device": _device,
+    "cr_dtype": _cr_dtype,
+    "channel": _channel,
+}
+
+
+def check_options(**options) -> list[str]:
+    """One ``--option: problem`` line per invalid option, by the options' Python names
+    (``steps``, ``batch_size``, ``lr``, ``snr_db``...; see :data:`_RULES`); [] when all are fine.
+
+    Every option of ``linksim train hsc`` is checked before anything is loaded or written:
+    counts are integers in range, rates and weights finite, the SNR range ordered and within
+    +-300 dB, the device present, the channel model and CR dtype known.
+    """
+    problems = []
+    for name, value in options.items():
+        message = _RULES[name](value)
+        if message:
+            problems.append(f"--{name.replace('_', '-')}: {message}")
+    return problems
+
+
+def _require(**options) -> None:
+    """:raises ScenarioError: (a ValueError) listing :func:`check_options`' problems."""
+    problems = check_options(**options)
+    if problems:
+        raise ScenarioError(problems)
+
+
+def _check_shift(shift: int, images: torch.Tensor) -> None:
+    h, w = images.shape[-2:]
+    if shift >= min(h, w):
+        raise ScenarioError([f"--shift: {shift} pixels would move {h}x{w} images out of the frame; "
+                             f"use less than {min(h, w)}"])
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+#: ``linksim`` metadata of a training state file (the format of this module)
+STATE_KIND = "hsc-training-state/2"
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(f"{type(e).__name__}: {e}".split())
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - a system without directory file descriptors
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: Path, write) -> None:
+    """``write(tmp)``, flush ``tmp`` to disk, rename it over ``path``: ``path`` is either the old
+    file or the new one, whenever the process dies."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+
+
+def _sionna_config():
+    import sionna
+
+    return sionna.phy.config
+
+
+def _rng_state(gen: torch.Generator, sionna: bool) -> tuple[dict[str, torch.Tensor], dict]:
+    """Every random generator a training loop draws from: tensors and JSON-able extras."""
+    tensors = {"rng.gen": gen.get_state(), "rng.torch": torch.random.get_rng_state()}
+    if torch.cuda.is_available():
+        for i, state in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{i}"] = state
+    extra = {}
+    if sionna:
+        cfg = _sionna_config()
+        for d in cfg.available_devices:
+            tensors[f"rng.sionna.{d}"] = cfg.torch_rng(d).get_state()
+        np_rng, py_rng = getattr(cfg, "_np_rng", None), getattr(cfg, "_py_rng", None)
+        if np_rng is not None:
+            extra["sionna_np"] = np_rng.bit_generator.state
+        if py_rng is not None:
+            extra["sionna_py"] = py_rng.getstate()
+    return tensors, extra
+
+
+def _set_rng_state(tensors: dict[str, torch.Tensor], extra: dict, gen: torch.Generator, sionna: bool) -> None:
+    gen.set_state(tensors["rng.gen"])
+    torch.random.set_rng_state(tensors["rng.torch"])
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            if f"rng.cuda.{i}" in tensors:
+                torch.cuda.set_rng_state(tensors[f"rng.cuda.{i}"], i)
+    if sionna:
+        import random
+
+        import numpy as np
+
+        cfg = _sionna_config()
+        for d in cfg.available_devices:
+            if f"rng.sionna.{d}" in tensors:
+                cfg.torch_rng(d).set_state(tensors[f"rng.sionna.{d}"])
+        if "sionna_np" in extra and hasattr(cfg, "_np_rng"):
+            cfg._np_rng = np.random.default_rng()
+            cfg._np_rng.bit_generator.state = extra["sionna_np"]
+        if "sionna_py" in extra and hasattr(cfg, "_py_rng"):
+            version, internal, gauss = extra["sionna_py"]
+            cfg._py_rng = random.Random()
+            cfg._py_rng.setstate((version, tuple(internal), gauss))
+
+
+@dataclass
+class _Checkpoint:
+    """A training state read back: ``step``, the module's state, and what restores the rest."""
+
+    path: Path
+    step: int
+    module: dict[str, torch.Tensor]
+    tensors: dict[str, torch.Tensor]
+    body: dict
+
+    @property
+    def history(self) -> list:
+        return list(self.body.get("history", []))
+
+    @property
+    def recent(self) -> list[float]:
+        return [float(v) for v in self.body.get("recent", [])]
+
+    def load_module(self, module: torch.nn.Module, what: str) -> None:
+        try:
+            module.load_state_dict(self.module)
+        except RuntimeError as e:
+            raise ModelUnavailable(f"--resume: checkpoint {self.path} holds {what} of another shape "
+                                   f"({_one_line(e)[:300]})") from None
+
+    def restore(self, opt: torch.optim.Optimizer, gen: torch.Generator, sionna: bool, **hyper) -> None:
+        """Adam's whole state (with the current ``hyper`` parameters, e.g. ``lr``) and every generator."""
+        state: dict = {}
+        for name, value in self.tensors.items():
+            if name.startswith("optim."):
+                _, index, key = name.split(".", 2)
+                state.setdefault(int(index), {})[key] = value
+        for index, scalars in self.body.get("optim_scalars", {}).items():
+            state.setdefault(int(index), {}).update(scalars)
+        groups = self.body["param_groups"]
+        try:
+            opt.load_state_dict({"state": state, "param_groups": groups})
+        except (ValueError, KeyError, RuntimeError) as e:
+            raise ModelUnavailable(f"--resume: checkpoint {self.path} holds an optimizer state that does not fit "
+                                   f"({_one_line(e)[:300]})") from None
+        for group in opt.param_groups:
+            group.update(hyper)
+        _set_rng_state(self.tensors, self.body.get("rng", {}), gen, sionna)
+
+
+def _save_checkpoint(module: torch.nn.Module, export, opt: torch.optim.Optimizer, gen: torch.Generator, step: int,
+                     out: Path, history: list, recent: list[float], info: dict, sionna: bool) -> None:
+    """Write a training checkpoint beside ``out`` (see the module docstring): the training
+    state (one file: ``module``, Adam, the generators, the history), then the module as
+    weights (``export(path)``), then the json; each atomically, in that order."""
     from safetensors.torch import save_file
 
-    weights, optim_path, meta_path = _paths(out)
-    save_module(weights)
-    tensors, counts = {}, {}
-    for i, p in enumerate(params):
-        st = opt.state.get(p, {})
-        if "exp_avg" in st:
-            tensors[f"{i}.exp_avg"] = st["exp_avg"].detach().cpu().contiguous()
-            tensors[f"{i}.exp_avg_sq"] = st["exp_avg_sq"].detach().cpu().contiguous()
-            counts[str(i)] = float(st["step"])
-    save_file(tensors, str(optim_path))
-    meta_path.write_text(json.dumps({"step": step, **info, "adam_steps": counts, "history": history[-50:]},
-                                    indent=1))
+    weights, state_path, meta_path = _paths(out)
+    tensors = {f"model.{k}": v.detach().float().cpu().contiguous().clone() if v.is_floating_point()
+               else v.detach().cpu().contiguous().clone() for k, v in module.state_dict().items()}
+    sd = opt.state_dict()
+    scalars: dict[str, dict] = {}
+    for index, entry in sd["state"].items():
+        for key, value in entry.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optim.{index}.{key}"] = value.detach().cpu().contiguous().clone()
+            else:
+                scalars.setdefault(str(index), {})[key] = value
+    rng_tensors, rng_extra = _rng_state(gen, sionna)
+    tensors.update(rng_tensors)
+    body = {"step": step, "param_groups": sd["param_groups"], "optim_scalars": scalars, "rng": rng_extra,
+            "history": history, "recent": recent[-50:], "info": info}
+    meta = {"linksim": STATE_KIND, "step": str(step), "state": json.dumps(body)}
+    _atomic_write(state_path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+    _atomic_write(weights, export)
+    text = json.dumps({"step": step, **info, "history": history[-50:]}, indent=1)
+    _atomic_write(meta_path, lambda tmp: tmp.write_text(text))
 
 
-def _resume_checkpoint(out: Path, params: list[torch.nn.Parameter], opt: torch.optim.Optimizer,
-                       device: torch.device) -> tuple[int, list]:
-    """Restore the Adam moments of ``params`` from the checkpoint beside ``out``; ``(step, history)``."""
-    from safetensors.torch import load_file
+def _read_checkpoint(out: Path) -> _Checkpoint:
+    """The training state beside ``out``.
 
-    _, optim_path, meta_path = _paths(out)
-    if not meta_path.is_file():
-        raise FileNotFoundError(f"--resume: no checkpoint {meta_path}")
-    meta = json.loads(meta_path.read_text())
-    start = int(meta["step"])
-    if optim_path.is_file():
-        saved = load_file(str(optim_path))
-        counts = meta.get("adam_steps", {})
-        for i, p in enumerate(params):
-            if f"{i}.exp_avg" in saved:
-                opt.state[p] = {"step": torch.tensor(counts.get(str(i), start), dtype=torch.float32),
-                                "exp_avg": saved[f"{i}.exp_avg"].to(device),
-                                "exp_avg_sq": saved[f"{i}.exp_avg_sq"].to(device)}
-    return start, list(meta.get("history", []))
+    :raises FileNotFoundError: there is none. :raises ModelUnavailable: one line naming the
+        file when it cannot be read (damaged, truncated, not a training state of this version).
+    """
+    from safetensors import safe_open
+
+    _, state_path, _ = _paths(out)
+    if not state_path.is_file():
+        raise FileNotFoundError(f"--resume: no checkpoint {state_path}")
+    try:
+        with safe_open(str(state_path), framework="pt") as f:
+            meta = f.metadata() or {}
+            if meta.get("linksim") != STATE_KIND:
+                raise ValueError(f"not a training state of this linksim (kind {meta.get('linksim')!r}, expected "
+                                 f"{STATE_KIND!r}; an older version's checkpoint cannot resume exactly)")
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        body = json.loads(meta["state"])
+        step = int(body["step"])
+        body["param_groups"]  # noqa: B018 - present
+    except Exception as e:  # noqa: BLE001 - whatever is wrong with the file, one line naming it
+        raise ModelUnavailable(f"--resume: checkpoint {state_path} cannot be read ({_one_line(e)[:300]}); "
+                               "train again without --resume") from None
+    module = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    return _Checkpoint(state_path, step, module, tensors, body)
+
+
+def _load_weights(path, device, what: str) -> SemanticModel:
+    """A semantic model's weights file given as option ``what``; one line naming it when it cannot be read."""
+    try:
+        return load_semantic_model(path, device)
+    except Exception as e:  # noqa: BLE001 - a missing, damaged or foreign file: one line naming it
+        raise ModelUnavailable(f"{what}: cannot load {path} ({_one_line(e)[:300]})") from None
 
 
 def random_shift(x: torch.Tensor, shift: int, gen: torch.Generator) -> torch.Tensor:
@@ -164,26 +469,43 @@ def _optimise(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     opt.step()
 
 
+def _config_options(cfg: TrainConfig) -> dict:
+    """The options of ``cfg`` that :func:`check_options` checks."""
+    return dict(steps=cfg.steps, batch_size=cfg.batch_size, num_samples=cfg.num_samples, lr=cfg.lr, k=cfg.k,
+                hidden=tuple(cfg.hidden), beta=cfg.beta, seed=cfg.seed, shift=cfg.shift,
+                weight_decay=cfg.weight_decay, checkpoint_every=cfg.checkpoint_every)
+
+
 def train_semantic(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True,
                    device: str | torch.device = "cpu") -> dict:
     """Train a VAE / VQ-VAE semantic model over an error-free channel.
 
-    :param cfg: hyper-parameters (``steps`` is the total, including resumed ones).
+    :param cfg: hyper-parameters (``steps`` is the total, including resumed ones); checked
+        first (:func:`check_options`).
     :param out: weights path (``.safetensors``); checkpoint files sit beside it.
-    :param resume: continue from the checkpoint at ``out`` (its config wins for the model).
+    :param resume: continue from the training state at ``out`` exactly where it stopped (its
+        model config wins; the other hyper-parameters are ``cfg``'s).
     :returns: ``{"step", "train_mse", "weights"}`` (``train_mse``: per-pixel MSE of the
         last 50 steps, error-free channel).
+    :raises ScenarioError: (a ValueError) an invalid hyper-parameter, one line each.
     """
+    _require(**_config_options(cfg), device=str(device))
     device = torch.device(device)
-    weights, optim_path, meta_path = _paths(Path(out))
+    weights = _paths(Path(out))[0]
+    ckpt = _read_checkpoint(Path(out)) if resume else None
     gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)  # the CLI owns this process: parameter init follows the seed
     images = training_images(cfg.source, cfg.num_samples).to(device)
-    start, history = 0, []
-    if resume:
-        if not meta_path.is_file():
-            raise FileNotFoundError(f"--resume: no checkpoint {meta_path}")
-        model = load_semantic_model(weights, device).train()
+    _check_shift(cfg.shift, images)
+    start, history, mses = 0, [], []
+    if ckpt is not None:
+        try:
+            config = SemanticConfig.from_json(json.dumps(ckpt.body["info"]["model"]))
+        except (KeyError, TypeError, ValueError) as e:
+            raise ModelUnavailable(f"--resume: checkpoint {ckpt.path} holds no model config ({_one_line(e)})") from None
+        model = SemanticModel(config).to(device)
+        ckpt.load_module(model, "a model")
+        model.train()
     else:
         model = SemanticModel(SemanticConfig(kind=cfg.kind, image_shape=tuple(images.shape[1:]), k=cfg.k,
                                              hidden=tuple(cfg.hidden))).to(device).train()
@@ -192,16 +514,15 @@ def train_semantic(cfg: TrainConfig, out: str | Path, resume: bool = False, prog
                 mu = model.mu(model.encoder(images[torch.randperm(len(images), generator=gen)[:256]].flatten(1)))
                 model.codebook.data[: len(mu)] = mu
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if resume:
-        start, history = _resume_checkpoint(weights, list(model.parameters()), opt, device)
-        gen.manual_seed(cfg.seed + start)
+    if ckpt is not None:
+        ckpt.restore(opt, gen, sionna=False, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        start, history, mses = ckpt.step, ckpt.history, ckpt.recent
+    info = {"train": asdict(cfg), "model": json.loads(model.config.to_json())}
 
     def checkpoint(step: int) -> None:
-        _save_checkpoint(lambda path: save_semantic_model(model, path, extra={"step": step, "train": asdict(cfg)}),
-                         list(model.parameters()), opt, step, weights, history,
-                         {"train": asdict(cfg), "model": json.loads(model.config.to_json())})
+        _save_checkpoint(model, lambda path: save_semantic_model(model, path, extra={"step": step, "train": asdict(cfg)}),
+                         opt, gen, step, weights, history, mses, info, sionna=False)
 
-    mses: list[float] = []
     bar = _progress(progress)
     with bar:
         task = bar.add_task(f"train {model.config.kind}", total=cfg.steps, completed=start)
@@ -214,7 +535,7 @@ def train_semantic(cfg: TrainConfig, out: str | Path, resume: bool = False, prog
             bar.update(task, advance=1, description=f"train {model.config.kind} mse {recent:.4f}")
             if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
                 checkpoint(step + 1)
-    if start >= cfg.steps and not weights.is_file():
+    if start >= cfg.steps:  # nothing left to train: rewrite the weights and json from the state
         checkpoint(start)
     last = mses[-50:] or [math.nan]
     return {"step": max(start, cfg.steps), "train_mse": sum(last) / len(last), "weights": str(weights)}
@@ -234,6 +555,30 @@ def _progress(enabled: bool):
                     TimeRemainingColumn(), disable=not enabled)
 
 
+def _int_list(text: str) -> tuple[int, ...]:
+    """``"512,256"`` -> ``(512, 256)``."""
+    return tuple(int(v) for v in text.split(","))
+
+
+_int_list.__name__ = "comma-separated integer list"  # what argparse says of a value that does not parse
+
+
+def _float_list(text: str) -> tuple[float, ...]:
+    """``"0,5"`` -> ``(0.0, 5.0)``."""
+    return tuple(float(v) for v in text.split(","))
+
+
+_float_list.__name__ = "comma-separated number list"
+
+
+class _Parser:
+    """Mixed into argparse's parser: a value that does not parse is one ``--option: ...`` line
+    (ScenarioError, exit 2) instead of the usage text."""
+
+    def error(self, message: str):
+        raise ScenarioError([message.removeprefix("argument ")])
+
+
 def add_train_arguments(p) -> None:
     """The options of ``linksim train hsc`` on an argparse parser."""
     d = TrainConfig()
@@ -245,7 +590,7 @@ def add_train_arguments(p) -> None:
     p.add_argument("--lr", type=float, default=None,
                    help=f"learning rate (default: {d.lr} training, 1e-4 fine-tuning, 1e-3 NCR adapters)")
     p.add_argument("--k", type=int, default=d.k, help="SR complex symbols")
-    p.add_argument("--hidden", type=lambda s: tuple(int(v) for v in s.split(",")), default=d.hidden,
+    p.add_argument("--hidden", type=_int_list, default=d.hidden,
                    help="encoder widths, comma separated (paper: 2048,1024,512)")
     p.add_argument("--beta", type=float, default=d.beta, help="KL weight (VAE)")
     p.add_argument("--seed", type=int, default=d.seed)
@@ -264,12 +609,12 @@ def add_train_arguments(p) -> None:
     p.add_argument("--ncr-for", type=Path, default=None,
                    help="instead: train NCR adapters (eq. 23) for these (fine-tuned) weights and CR rank --d; "
                         "--out gets the adapters (params.adapters)")
-    p.add_argument("--d", type=lambda s: [int(v) for v in s.split(",")], default=[4],
+    p.add_argument("--d", type=_int_list, default=[4],
                    help="CR rank(s) of the NCR adapters, comma separated: one adapter per d (eq. 23 trains "
                         "each d independently); with several, --out names the files with {d} or gets _d<D>")
     p.add_argument("--cr-dtype", default="float16", help="NCR: dtype of the CR on the digital link (LDPC 1/2, 16QAM)")
     p.add_argument("--channel", default="rayleigh", help="fine-tuning channel model (awgn | rayleigh | ...)")
-    p.add_argument("--snr-db", type=lambda s: tuple(float(v) for v in s.split(",")), default=(0.0, 5.0),
+    p.add_argument("--snr-db", type=_float_list, default=(0.0, 5.0),
                    help="fine-tuning SNR range lo,hi [dB] (Es/N0 per resource element)")
 
 
@@ -279,19 +624,45 @@ def main(argv: list[str]) -> int:
 
     from rich.console import Console
 
-    parser = argparse.ArgumentParser(prog="linksim train hsc",
-                                     description="train HSC's semantic model, fine-tune it through the channel, "
-                                                 "or train NCR adapters")
+    parser = type("HSCTrainParser", (_Parser, argparse.ArgumentParser), {})(
+        prog="linksim train hsc",
+        description="train HSC's semantic model, fine-tune it through the channel, or train NCR adapters")
     add_train_arguments(parser)
     return run_train(parser.parse_args(argv), Console())
 
 
+def check_args(args) -> list[str]:
+    """Every problem of parsed ``linksim train hsc`` options, one ``--option: ...`` line each."""
+    problems = check_options(steps=args.steps, batch_size=args.batch_size, num_samples=args.num_samples,
+                             k=args.k, hidden=tuple(args.hidden), beta=args.beta, seed=args.seed, shift=args.shift,
+                             weight_decay=args.weight_decay, checkpoint_every=args.checkpoint_every,
+                             snr_db=tuple(args.snr_db), d=list(args.d), device=args.device,
+                             cr_dtype=args.cr_dtype, channel=args.channel,
+                             **({"lr": args.lr} if args.lr is not None else {}))
+    if args.ncr_for is not None and args.finetune_from is not None:
+        problems.append("--finetune-from: give --finetune-from or --ncr-for, not both")
+    if Path(args.out).is_dir():
+        problems.append(f"--out: {args.out} is a folder; give the weights file to write (.safetensors)")
+    return problems
+
+
 def run_train(args, console) -> int:
-    """``linksim train hsc``: train (or fine-tune, or train NCR adapters), then report."""
+    """``linksim train hsc``: check every option, train (or fine-tune, or train NCR adapters), report.
+
+    :raises ScenarioError: invalid options, one line each (exit 2), before anything is loaded or written.
+    :raises ModelUnavailable: a weights file or checkpoint that cannot be read, naming it (exit 1).
+    """
+    problems = check_args(args)
+    if problems:
+        raise ScenarioError(problems)
     if args.ncr_for is not None:
         from .models import save_ncr_adapters
 
-        model = load_semantic_model(args.ncr_for, args.device)
+        model = _load_weights(args.ncr_for, args.device, "--ncr-for")
+        bad = [d for d in args.d if d > model.config.image_shape[1]]
+        if bad:
+            raise ScenarioError([f"--d: CR rank(s) {','.join(map(str, bad))} beyond the image height "
+                                 f"{model.config.image_shape[1]} of {args.ncr_for} (d <= H)"])
         images = training_images(args.data, args.num_samples).to(args.device)
         for d in args.d:
             out = ncr_output_path(args.out, d, len(args.d))
@@ -304,7 +675,7 @@ def run_train(args, console) -> int:
                           f"train MSE {res['mse']:.3e}, adapters {path}")
         return 0
     if args.finetune_from is not None:
-        model = load_semantic_model(args.finetune_from, args.device)
+        model = _load_weights(args.finetune_from, args.device, "--finetune-from")
         images = training_images(args.data, args.num_samples).to(args.device)
         res = finetune_semantic(model, images, tuple(args.snr_db), args.channel, args.steps, args.batch_size,
                                 args.lr or 1e-4, args.seed, progress=not args.quiet, out=args.out,
@@ -376,30 +747,29 @@ def finetune_semantic(model: SemanticModel, images: torch.Tensor, snr_db: tuple[
 
     from linksim.phy.snr import noise_variance
 
+    _require(snr_db=snr_db, channel=channel, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+             checkpoint_every=checkpoint_every)
+    ckpt = _resume_from(out) if resume else None
     gen = torch.Generator().manual_seed(seed)
     sionna.phy.config.seed = seed
     link = analog_link(channel, device=images.device)
-    start, history = 0, []
-    if resume:
-        if out is None or not _paths(Path(out))[2].is_file():
-            raise FileNotFoundError(f"--resume: no checkpoint {_paths(Path(out))[2] if out else '(no out path)'}")
-        model.load_state_dict(load_semantic_model(_paths(Path(out))[0], images.device).state_dict())
+    start, history, mses = 0, [], []
+    if ckpt is not None:
+        ckpt.load_module(model, "a model")
     model.train()
     for p in model.parameters():
         p.requires_grad_(True)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    if resume:
-        start, history = _resume_checkpoint(Path(out), list(model.parameters()), opt, images.device)
-        gen.manual_seed(seed + start)
-        sionna.phy.config.seed = seed + start  # the channel's draws go on from a fresh, deterministic state
+    if ckpt is not None:
+        ckpt.restore(opt, gen, sionna=True, lr=lr)  # the batches, the SNRs and the channel go on as they were
+        start, history, mses = ckpt.step, ckpt.history, ckpt.recent
     info = {"finetune": {"channel": channel, "snr_db": list(snr_db), "steps": steps, "batch_size": batch_size,
                          "lr": lr, "seed": seed}, "model": json.loads(model.config.to_json())}
 
     def checkpoint(step: int) -> None:
-        _save_checkpoint(lambda path: save_semantic_model(model, path, extra={"step": step, **info}),
-                         list(model.parameters()), opt, step, Path(out), history, info)
+        _save_checkpoint(model, lambda path: save_semantic_model(model, path, extra={"step": step, **info}),
+                         opt, gen, step, Path(out), history, mses, info, sionna=True)
 
-    mses: list[float] = []
     bar = _progress(progress)
     with bar:
         task = bar.add_task(f"fine-tune over {channel}", total=steps, completed=start)
@@ -414,8 +784,16 @@ def finetune_semantic(model: SemanticModel, images: torch.Tensor, snr_db: tuple[
             bar.update(task, advance=1, description=f"fine-tune over {channel} mse {recent:.4f}")
             if out is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == steps):
                 checkpoint(step + 1)
+    if out is not None and start >= steps:  # nothing left to train: rewrite the weights and json from the state
+        checkpoint(start)
     model.eval()
     return {"steps": steps, "mse": sum(mses[-50:]) / max(1, len(mses[-50:]))}
+
+
+def _resume_from(out: str | Path | None) -> _Checkpoint:
+    if out is None:
+        raise FileNotFoundError("--resume: no checkpoint (no out path)")
+    return _read_checkpoint(Path(out))
 
 
 def train_ncr(model: SemanticModel, images: torch.Tensor, d: int, snr_db: tuple[float, float] = (0.0, 5.0),
@@ -449,8 +827,14 @@ def train_ncr(model: SemanticModel, images: torch.Tensor, d: int, snr_db: tuple[
         recompose,
         split_representation,
     )
-    from .models import NCRAdapters, NCRConfig, load_ncr_adapters, save_ncr_adapters
+    from .models import NCRAdapters, NCRConfig, save_ncr_adapters
 
+    _require(snr_db=snr_db, channel=channel, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+             checkpoint_every=checkpoint_every, d=[d], cr_dtype=cr_dtype)
+    cfg = model.config
+    if d > cfg.image_shape[1]:
+        raise ScenarioError([f"--d: CR rank {d} is beyond the image height {cfg.image_shape[1]} (d <= H)"])
+    ckpt = _resume_from(out) if resume else None
     gen = torch.Generator().manual_seed(seed)
     sionna.phy.config.seed = seed
     alink = analog_link(channel, device=images.device)
@@ -459,22 +843,22 @@ def train_ncr(model: SemanticModel, images: torch.Tensor, d: int, snr_db: tuple[
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    cfg = model.config
     adapters = NCRAdapters(NCRConfig(k=cfg.k, image_shape=cfg.image_shape, d=d, power=cfg.power)).to(images.device)
-    if resume:
-        if out is None or not _paths(Path(out))[2].is_file():
-            raise FileNotFoundError(f"--resume: no checkpoint {_paths(Path(out))[2] if out else '(no out path)'}")
-        adapters.load_state_dict(load_ncr_adapters(_paths(Path(out))[0], images.device).state_dict())
+    if ckpt is not None:
+        ckpt.load_module(adapters, f"adapters (not for d = {d}?)")
     opt = torch.optim.Adam(adapters.parameters(), lr=lr)
-    start, history = 0, []
-    if resume:
-        start, history = _resume_checkpoint(Path(out), list(adapters.parameters()), opt, images.device)
-        gen.manual_seed(seed + start)
-        sionna.phy.config.seed = seed + start
+    start, history, mses = 0, [], []
+    if ckpt is not None:
+        ckpt.restore(opt, gen, sionna=True, lr=lr)
+        start, history, mses = ckpt.step, ckpt.history, ckpt.recent
     info = {"ncr": {"d": d, "channel": channel, "snr_db": list(snr_db), "steps": steps, "batch_size": batch_size,
                     "lr": lr, "cr_dtype": cr_dtype, "seed": seed}}
+
+    def checkpoint(step: int) -> None:
+        _save_checkpoint(adapters, lambda path: save_ncr_adapters(adapters, path), opt, gen, step, Path(out),
+                         history, mses, info, sionna=True)
+
     c, h, _ = cfg.image_shape
-    mses: list[float] = []
     bar = _progress(progress)
     with bar:
         task = bar.add_task(f"NCR d={d} over {channel}", total=steps, completed=start)
@@ -498,7 +882,8 @@ def train_ncr(model: SemanticModel, images: torch.Tensor, d: int, snr_db: tuple[
             _recent_mse(step, mses, history)
             bar.update(task, advance=1)
             if out is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == steps):
-                _save_checkpoint(lambda path: save_ncr_adapters(adapters, path), list(adapters.parameters()), opt,
-                                 step + 1, Path(out), history, info)
+                checkpoint(step + 1)
+    if out is not None and start >= steps:  # nothing left to train: rewrite the adapters and json from the state
+        checkpoint(start)
     adapters.eval()
     return adapters, {"steps": steps, "mse": sum(mses[-50:]) / max(1, len(mses[-50:]))}
