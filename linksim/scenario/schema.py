@@ -7,6 +7,7 @@ reference (``docs/scenario-reference.md`` is generated from them).
 
 from __future__ import annotations
 
+import collections.abc
 import math
 import re
 import types
@@ -64,7 +65,8 @@ def number_problems(annotation: Any, value: Any, loc: tuple = (), models: bool =
         return []
     numeric = any(b in (int, float) for b in branches)
     if isinstance(value, bool):
-        if numeric and bool not in branches and not any(get_origin(b) is Literal for b in branches):
+        literal = any(get_origin(b) is Literal and any(a is value for a in get_args(b)) for b in branches)
+        if numeric and bool not in branches and not literal:
             return [(loc, f"must be a number, not a boolean ({str(value).lower()})")]
         return []
     if isinstance(value, (float, str)):
@@ -75,7 +77,7 @@ def number_problems(annotation: Any, value: Any, loc: tuple = (), models: bool =
     if isinstance(value, (list, tuple)):
         for b in branches:
             origin, args = get_origin(b), get_args(b)
-            if origin in (list, tuple, set, frozenset):
+            if origin in (list, tuple, set, frozenset, collections.abc.Sequence, collections.abc.Set):
                 for i, item in enumerate(value):
                     if origin is tuple and args and args[-1] is not Ellipsis:
                         item_type = args[i] if i < len(args) else Any
@@ -86,7 +88,7 @@ def number_problems(annotation: Any, value: Any, loc: tuple = (), models: bool =
         return out
     if isinstance(value, dict):
         for b in branches:
-            if get_origin(b) is dict:
+            if get_origin(b) in (dict, collections.abc.Mapping):
                 args = get_args(b)
                 for k, v in value.items():
                     out += number_problems(args[1] if args else Any, v, loc + (k,), models)

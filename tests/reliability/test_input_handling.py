@@ -212,6 +212,20 @@ def test_booleans_are_still_fine_where_a_switch_is_meant():
     assert validate_scenario(parse_yaml(yaml.safe_dump(doc))).sweep.skip_error_free is True
 
 
+def test_the_number_check_leaves_alone_what_a_field_admits():
+    from typing import Any, Literal
+
+    from linksim.scenario.schema import number_problems
+
+    assert number_problems(int | Literal["auto"], True) == [((), "must be a number, not a boolean (true)")]
+    assert number_problems(Literal[True, 3] | int, True) == []  # a field that names the boolean
+    assert number_problems(bool | float, False) == []
+    assert number_problems(float | str, "nan") == []  # a string field may hold the text nan
+    assert number_problems(Any, float("nan")) == [] and number_problems(dict[str, Any], {"a": True}) == []
+    assert number_problems(tuple[float, float], [0, "1e999"]) == [((1,), "must be a finite number")]
+    assert number_problems(float, "30e3") == []  # PyYAML's string for 30e3: still a number
+
+
 NON_FINITE = [
     ("sweep.snr_db.start", "nan", "{start: nan, stop: 10, step: 5}", "sweep.snr_db"),
     ("sweep.snr_db.stop", ".inf", "{start: 0, stop: .inf, step: 5}", "sweep.snr_db"),
