@@ -1,7 +1,9 @@
 """``linksim run | validate | list | plot``: a thin shell over :func:`main`.
 
-Exit codes: 0 success, 2 invalid scenario (one line per problem, naming the field),
-1 any other failure, 130 interrupted (finished points are kept; rerun to resume).
+Exit codes: 0 success, 2 invalid input (one line per problem, naming the field or file),
+1 any other failure, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM); an interrupted or
+terminated run keeps its finished points (rerun to resume). Warnings print as one line,
+``warning: <message>``.
 """
 
 from __future__ import annotations
@@ -9,15 +11,49 @@ from __future__ import annotations
 import argparse
 import errno
 import math
+import signal
 import sys
+import threading
 import traceback
+import warnings
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-EXIT_OK, EXIT_FAILURE, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILURE, EXIT_INVALID, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt: a run stops the
+    same way (finished points kept, the output folder's lock released)."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
+    raise _Terminated()
+
+
+def _handle_sigterm():
+    """Install :func:`_on_sigterm`; returns the handler to put back (None outside the main thread,
+    where Python cannot set signal handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    return signal.SIG_DFL if previous is None else previous
+
+
+def _one_line_warnings(err: Console):
+    """A ``warnings.showwarning`` that prints ``warning: <message>`` on one line (not Python's
+    two: file:line: Category: message, then the source line that warned)."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        text = " ".join(str(message).splitlines())
+        err.print(f"warning: {text}", markup=False, highlight=False)
+
+    return show
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,6 +96,18 @@ def main(argv: list[str] | None = None) -> int:
     out, err = Console(), Console(stderr=True, soft_wrap=True)  # one problem, one line
     if not out.is_terminal:  # logs and pipes: wide enough for the results table
         out = Console(width=150)
+    previous_sigterm = _handle_sigterm()
+    try:
+        with warnings.catch_warnings():  # restores Python's warning printer on the way out
+            warnings.showwarning = _one_line_warnings(err)
+            return _command(args, out, err)
+    finally:
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
+
+
+def _command(args, out: Console, err: Console) -> int:
+    """Run ``args.command``; every failure becomes one line and an exit code."""
     from linksim.errors import DataError, LinksimError, ScenarioError
 
     try:
@@ -82,9 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as e:
         err.print(str(e), markup=False, highlight=False)
         return EXIT_INVALID
-    except KeyboardInterrupt:
-        err.print("interrupted: finished points are saved in results.h5; run again to resume", markup=False)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as e:
+        what = "terminated (SIGTERM)" if isinstance(e, _Terminated) else "interrupted"
+        tail = ": finished points are saved in results.h5; run again to resume" if args.command == "run" else ""
+        err.print(f"{what}{tail}", markup=False, highlight=False)
+        return EXIT_TERMINATED if isinstance(e, _Terminated) else EXIT_INTERRUPTED
     except LinksimError as e:  # a run failure, a model or a plugin that cannot be loaded at run time
         err.print(f"error: {e}", markup=False, highlight=False)
         return EXIT_FAILURE
@@ -353,13 +403,12 @@ def _list(out: Console) -> int:
 
 def _plot(args, out: Console) -> int:
     from linksim.errors import RunError
-    from linksim.plots import plot_results
-    from linksim.results import read_csv
+    from linksim.plots import plot_results, read_results_csv
 
     csv_path = args.run_dir / "results.csv"
     if not csv_path.exists():
         raise RunError(f"{csv_path} does not exist: is {args.run_dir} the folder of a finished run?")
-    rows = read_csv(csv_path)
+    rows = read_results_csv(csv_path)  # a malformed file: one DataError line naming the file and line, exit 2
     paths = plot_results(rows, args.run_dir / "plots")
     series = _series_of_run(args.run_dir)
     if series:
@@ -368,6 +417,8 @@ def _plot(args, out: Console) -> int:
         paths += plot_fidelity_vs_load(rows, series, args.run_dir / "plots")
     for p in paths:
         out.print(str(p), highlight=False)
+    if not paths:
+        out.print(f"no figure: no metric of {csv_path} has a value that can be drawn", highlight=False)
     return EXIT_OK
 
 

@@ -11,13 +11,24 @@ Metrics fall in three groups:
 * every other metric is a fidelity metric (mse, psnr, ssim, lpips, ...).
 
 Figures are drawn on ``matplotlib.figure.Figure`` objects with an Agg canvas, so
-pyplot's global state and the display backend are never touched.
+pyplot's global state and the display backend are never touched. Every PNG is written
+under a temporary name in its folder and renamed, so an interrupted save (Ctrl-C,
+SIGTERM, ``kill -9``) never leaves a truncated figure under the final name. Values
+beyond +-1e200 count as infinite: matplotlib's axis arithmetic overflows on them.
+
+:func:`read_results_csv` reads a ``results.csv`` back for ``linksim plot``, refusing a
+malformed one with a :class:`~linksim.errors.DataError` that names the file and line.
 """
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import math
+import os
 import re
+import secrets
+import stat
 import textwrap
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -29,10 +40,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from linksim.errors import DataError
 from linksim.metrics.fidelity import sanitize_images
 from linksim.metrics.table import is_accounting_metric, is_fidelity_metric, is_link_metric, metric_info
 
 __all__ = [
+    "read_results_csv",
     "plot_results",
     "plot_fidelity_vs_load",
     "save_sample_grid",
@@ -47,6 +60,8 @@ DISTANCE_LABEL = "Distance [m]"
 
 _DPI = 100
 _MAX_GRID_COLUMNS = 8
+#: larger magnitudes are drawn as infinite (omitted): matplotlib overflows on a log axis up to ~1e250
+_MAX_DRAWABLE = 1e200
 
 
 # --------------------------------------------------------------------------- metric groups
@@ -84,9 +99,76 @@ def _metric_label(metric: str) -> str:
 
 # --------------------------------------------------------------------------- rows
 
+#: the columns ``linksim plot`` needs; ``ci_low``, ``ci_high``, ``n`` and ``distance_m`` may be absent
+PLOT_COLUMNS = ("codec", "channel", "snr_db", "metric", "value")
+_NUMERIC_COLUMNS = ("snr_db", "value", "ci_low", "ci_high", "n", "distance_m")
+_FILE_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+               (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"))
+
+
+def read_results_csv(path: Path) -> list[dict]:
+    """The rows of a ``results.csv`` (see :mod:`linksim.results`), checked for plotting.
+
+    A UTF-8 byte order mark (a CSV saved by a spreadsheet) is skipped. Numbers come back as
+    floats, empty cells as None; ``distance_m`` only where the file has it.
+
+    :raises DataError: one line naming ``path`` (and the line, for a bad row): not a regular
+        file, not UTF-8, empty, a header without the columns :data:`PLOT_COLUMNS`, a row with
+        more or fewer fields than the header, a number column that does not hold a number, or
+        no row at all.
+    """
+    path = Path(path)
+
+    def bad(message: str) -> DataError:
+        return DataError(f"{path}: {message}")
+
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):  # a named pipe would block the reader, /dev/zero never end
+        raise bad(f"not a regular file ({next((k for t, k in _FILE_KINDS if t(mode)), 'not a file')})")
+    rows: list[dict] = []
+    reader = None
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            if header is None:
+                raise bad("empty file: no header line and no rows")
+            header = [h.strip() for h in header]
+            missing = [c for c in PLOT_COLUMNS if c not in header]
+            if missing:
+                raise bad(f"line 1: no column {', '.join(missing)} (a results.csv starts with "
+                          "codec,channel,snr_db,metric,value,ci_low,ci_high,n)")
+            for record in reader:
+                line = reader.line_num  # where the record ends (a quoted field may span lines)
+                if not record:
+                    continue  # a blank line
+                if len(record) != len(header):
+                    raise bad(f"line {line}: {len(record)} fields, but the header has {len(header)}")
+                cells = dict(zip(header, record))
+                row: dict = {"codec": cells["codec"], "channel": cells["channel"], "metric": cells["metric"]}
+                for column in _NUMERIC_COLUMNS:
+                    text = cells.get(column, "").strip()
+                    if text == "":
+                        if column != "distance_m":
+                            row[column] = None
+                        continue
+                    try:
+                        row[column] = float(text)
+                    except ValueError:
+                        raise bad(f"line {line}: {column} {text[:40]!r} is not a number") from None
+                rows.append(row)
+    except UnicodeDecodeError as e:
+        raise bad(f"not UTF-8 text (byte {e.start}: {e.reason})") from None
+    except csv.Error as e:
+        raise bad(f"line {reader.line_num if reader is not None else 1}: {e}") from None
+    if not rows:
+        raise bad("a header but no rows: no point has finished, nothing to plot")
+    return rows
+
+
 
 def _f(v: Any) -> float:
-    """Row value -> float; None, '' and unparsable values -> nan."""
+    """Row value -> float; None, '' and unparsable values -> nan; beyond +-1e200 -> +-inf."""
     if v is None:
         return math.nan
     if isinstance(v, str):
@@ -94,9 +176,10 @@ def _f(v: Any) -> float:
         if not v:
             return math.nan
     try:
-        return float(v)
-    except (TypeError, ValueError):
+        x = float(v)
+    except (TypeError, ValueError, OverflowError):
         return math.nan
+    return math.copysign(math.inf, x) if abs(x) > _MAX_DRAWABLE else x
 
 
 class _Point:
@@ -172,8 +255,21 @@ def _note(ax: Any, lines: list[str]) -> None:
 
 
 def _save(fig: Figure, path: Path) -> Path:
+    """Write ``fig`` to ``path`` (format from its suffix, PNG by default) through a temporary
+    file in the same folder and a rename: an interrupted save leaves the previous file (or
+    none) under ``path``, never a truncated one. (``kill -9`` may leave the hidden temporary
+    file behind; it is never read.)"""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=_DPI)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "xb") as fh:  # created with the umask's permissions, as the final file would be
+            fig.savefig(fh, format=path.suffix.lstrip(".").lower() or "png", dpi=_DPI)
+        os.replace(tmp, path)
+    except BaseException:  # Ctrl-C and SIGTERM included: no temporary file left behind
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
     return path
 
 
@@ -516,6 +612,4 @@ def save_sample_grid(
                 ax.imshow(img, interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=_DPI)
-    return path
+    return _save(fig, path)

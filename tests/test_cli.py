@@ -217,3 +217,68 @@ def test_usage_errors_exit_2():
     with pytest.raises(SystemExit) as info:
         main(["frobnicate"])
     assert info.value.code == 2
+
+
+# --------------------------------------------------------------------------- #
+# plot: a results.csv that is not what it should be is one line naming the file (and the line), exit 2
+# --------------------------------------------------------------------------- #
+
+CSV_HEADER = "codec,channel,snr_db,metric,value,ci_low,ci_high,n"
+CSV_ROWS = "raw,awgn,0,ber,0.1,0.05,0.2,100\nraw,awgn,10,ber,0.01,0.005,0.02,100\n"
+
+
+def _run_dir(tmp_path: Path, content: bytes) -> Path:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.csv").write_bytes(content)
+    return run
+
+
+def test_plot_reads_a_csv_saved_with_a_byte_order_mark(tmp_path, capsys):
+    run = _run_dir(tmp_path, ("\ufeff" + CSV_HEADER + "\n" + CSV_ROWS).encode())  # as spreadsheets save it
+    assert main(["plot", str(run)]) == 0, capsys.readouterr().err
+    assert (run / "plots" / "ber_vs_snr.png").is_file()
+
+
+BAD_CSV = [
+    ("short-row", CSV_HEADER + "\nraw,awgn,0,ber\n", "line 2: 4 fields, but the header has 8"),
+    ("long-row", CSV_HEADER + "\n" + CSV_ROWS + "raw,awgn,20,ber,0.1,,,100,7\n", "line 4: 9 fields"),
+    ("non-numeric-snr", CSV_HEADER + "\nraw,awgn,zero,ber,0.1,,,100\n", "line 2: snr_db 'zero' is not a number"),
+    ("non-numeric-value", CSV_HEADER + "\n" + CSV_ROWS + "raw,awgn,20,ber,lots,,,100\n",
+     "line 4: value 'lots' is not a number"),
+    ("not-a-results-csv", "a,b,c\n1,2,3\n", "line 1: no column codec, channel, snr_db, metric, value"),
+    ("empty", "", "empty file"),
+    ("header-only", CSV_HEADER + "\n", "no rows"),
+    ("not-utf-8", b"\xff\xfe\x00garbage\n", "not UTF-8"),
+]
+
+
+@pytest.mark.parametrize("content, expected", [c[1:] for c in BAD_CSV], ids=[c[0] for c in BAD_CSV])
+def test_plot_of_a_bad_results_csv_is_one_line_exit_2(tmp_path, capsys, content, expected):
+    run = _run_dir(tmp_path, content if isinstance(content, bytes) else content.encode())
+    assert main(["plot", str(run)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1, err
+    assert err.startswith(f"{run / 'results.csv'}: ") and expected in err, err
+    assert not (run / "plots").exists() or not list((run / "plots").iterdir())
+
+
+def test_plot_of_a_results_csv_that_is_not_a_file_is_one_line_exit_2(tmp_path, capsys):
+    import os
+
+    from reliability_support import time_bound
+
+    run = tmp_path / "run"
+    run.mkdir()
+    os.mkfifo(run / "results.csv")  # a reader would wait for a writer forever
+    with time_bound(60, "linksim plot on a named pipe"):
+        assert main(["plot", str(run)]) == 2
+    _, err = capsys.readouterr()
+    assert len(err.splitlines()) == 1 and "not a regular file (a named pipe)" in err, err
+
+
+def test_plot_with_nothing_to_draw_says_so(tmp_path, capsys):
+    run = _run_dir(tmp_path, (CSV_HEADER + "\nraw,awgn,0,channel_uses,392,,,4\n").encode())
+    assert main(["plot", str(run)]) == 0
+    out, _ = capsys.readouterr()
+    assert "no figure" in out

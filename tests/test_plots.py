@@ -194,3 +194,55 @@ def test_fidelity_vs_load_needs_a_series_of_two(tmp_path):
     assert plot_fidelity_vs_load(_load_rows(True), {}, tmp_path) == []
     assert plot_fidelity_vs_load(_load_rows(True), {"sc-k128": "SC", "hsc-d2": "HSC"}, tmp_path) == []
     assert not list(tmp_path.iterdir())
+
+
+def test_extreme_values_draw_without_overflow_warnings(tmp_path):
+    """Values matplotlib's axis arithmetic overflows on (|v| > ~1e250 on a log axis, ~1e307 on a
+    linear one) are omitted as non-finite, without a RuntimeWarning or a failure."""
+    import warnings
+
+    rows = [_row("a", "awgn", s, "ber", v, v / 2, min(2 * v, 1.0)) for s, v in zip(SNRS, [0.3, 1e-320, 1e-300, 1e-12])]
+    rows += [_row("a", "awgn", 20.0, "ber", 1e308, 1e-308, 1e308), _row("a", "awgn", 1e308, "ber", 0.1)]
+    rows += [_row("a", "awgn", s, "psnr", v, v - 1, v + 1) for s, v in zip(SNRS, [1e308, -1e308, 20.0, 30.0])]
+    rows += [_row("a", "awgn", s, "mse", v) for s, v in zip(SNRS, [1e308, 1e250, 1e-3, 1e-320])]
+    rows += [_row("b", "awgn", s, "mse", v, -1e308, 1e308) for s, v in zip(SNRS, [-1e300, 1e200, 0.0, 1.0])]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        written = plot_results(rows, tmp_path)
+    assert {p.name for p in written} >= {"ber_vs_snr.png", "psnr_vs_snr.png", "mse_vs_snr.png"}
+    for p in written:
+        _assert_png(p)
+
+
+def _interrupting_savefig(self, fname, *args, **kwargs):
+    """A save cut short by Ctrl-C (or SIGTERM) half-way through the PNG."""
+    partial = b"\x89PNG\r\n\x1a\n" + b"\0" * 10
+    if hasattr(fname, "write"):
+        fname.write(partial)
+    else:
+        with open(fname, "wb") as fh:
+            fh.write(partial)
+    raise KeyboardInterrupt
+
+
+def test_an_interrupted_figure_leaves_the_previous_png_whole(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    rows = [r for r in _rows() if r["metric"] == "ber"]
+    (first,) = plot_results(rows, tmp_path)
+    before = first.read_bytes()
+    monkeypatch.setattr(Figure, "savefig", _interrupting_savefig)
+    with pytest.raises(KeyboardInterrupt):
+        plot_results(rows, tmp_path)
+    assert first.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == [first.name]  # no temporary file left behind
+
+
+def test_an_interrupted_sample_grid_leaves_no_png(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    monkeypatch.setattr(Figure, "savefig", _interrupting_savefig)
+    images = torch.rand(2, 1, 8, 8)
+    with pytest.raises(KeyboardInterrupt):
+        save_sample_grid(images, {"x @ 10 dB": images}, tmp_path / "samples" / "grid.png")
+    assert not list((tmp_path / "samples").iterdir())

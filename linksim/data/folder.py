@@ -1,13 +1,15 @@
 """``folder:<path>``: every image file of a user folder.
 
 Files are taken in sorted name order (not recursive; hidden files are ignored).
-Files that are empty, unreadable, truncated or not images are skipped, each with a
-:class:`DataWarning` naming it.
+Files that are empty, unreadable, truncated or not images, broken symbolic links and
+entries that are not regular files (a pipe, a link to ``/dev/zero``) are skipped, each with
+a :class:`DataWarning` naming it; sub-folders are not read.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import warnings
 
 import numpy as np
@@ -29,6 +31,27 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", "
 
 _GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 _HIGH_DEPTH_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+
+
+_KINDS = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a named pipe"),
+          (stat.S_ISSOCK, "a socket"))
+
+
+def _not_regular(full: str) -> str | None:
+    """Why a directory entry that is not a regular file is skipped; None for a folder (or a link
+    to one), which is skipped silently: folders are not read recursively."""
+    if os.path.islink(full) and not os.path.exists(full):
+        return f"broken symbolic link (to {os.readlink(full)})"
+    try:
+        mode = os.stat(full).st_mode
+    except OSError as exc:
+        return f"cannot look at it ({exc.strerror or exc})"
+    if stat.S_ISDIR(mode):
+        return None
+    kind = next((name for test, name in _KINDS if test(mode)), "not a file")
+    if os.path.islink(full):
+        return f"symbolic link to {os.path.realpath(full)}, which is not a regular file ({kind})"
+    return f"not a regular file ({kind})"
 
 
 def _skip(path: str, why: str) -> None:
@@ -100,8 +123,9 @@ def load_folder(
         if fname.startswith("."):
             continue
         if not os.path.isfile(full):
-            if os.path.islink(full):  # a link to nothing: say so rather than skip it silently
-                _skip(full, "broken symbolic link")
+            why = _not_regular(full)  # a link to nothing or to /dev/zero, a pipe: say so rather than skip it silently
+            if why is not None:
+                _skip(full, why)
             continue
         ext = os.path.splitext(fname)[1].lower()
         if ext not in IMAGE_EXTENSIONS:

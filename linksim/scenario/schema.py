@@ -7,11 +7,13 @@ reference (``docs/scenario-reference.md`` is generated from them).
 
 from __future__ import annotations
 
+import collections.abc
 import math
 import re
-from typing import Any, Literal
+import types
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from linksim.codecs import StreamOverride, Transport
 from linksim.codecs.base import CodecParams
@@ -25,8 +27,96 @@ DEFAULT_METRICS = ("ber", "bler", "mse", "psnr", "ssim")
 MAX_SNR_POINTS = 1000
 
 
+NOT_FINITE = "must be a finite number"
+
+
+def _branches(annotation: Any) -> list[Any]:
+    """The types a field annotation admits: ``Annotated`` unwrapped, unions flattened."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _branches(get_args(annotation)[0])
+    if origin is Union or origin is types.UnionType:
+        return [b for a in get_args(annotation) for b in _branches(a)]
+    return [annotation]
+
+
+def _finite(value: float | str) -> bool:
+    """False for NaN and +-inf, also written as text (``nan``, ``.inf`` quoted, ``1e999``)."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return True  # not a number at all: the field's own validation says so
+    return math.isfinite(value)
+
+
+def number_problems(annotation: Any, value: Any, loc: tuple = (), models: bool = True) -> list[tuple[tuple, str]]:
+    """``(location, message)`` for each boolean or non-finite number (NaN, +-inf) that
+    ``value`` holds where ``annotation`` expects a number, in lists, tuples and dict values
+    too, and, with ``models``, in the fields of nested pydantic models.
+
+    Pydantic's lax mode takes ``true`` for 1 and ``false`` for 0 in an ``int`` or ``float``
+    field, and NaN passes any field without bounds; strict mode would refuse YAML's
+    ``30e3`` (a string to PyYAML) and lists for tuples. This check refuses just the two.
+    A field that admits ``bool`` or ``str`` (or anything) keeps them.
+    """
+    branches = _branches(annotation)
+    if any(b is Any or b is object for b in branches):
+        return []
+    numeric = any(b in (int, float) for b in branches)
+    if isinstance(value, bool):
+        literal = any(get_origin(b) is Literal and any(a is value for a in get_args(b)) for b in branches)
+        if numeric and bool not in branches and not literal:
+            return [(loc, f"must be a number, not a boolean ({str(value).lower()})")]
+        return []
+    if isinstance(value, (float, str)):
+        if numeric and not (isinstance(value, str) and str in branches) and not _finite(value):
+            return [(loc, NOT_FINITE)]
+        return []
+    out: list[tuple[tuple, str]] = []
+    if isinstance(value, (list, tuple)):
+        for b in branches:
+            origin, args = get_origin(b), get_args(b)
+            if origin in (list, tuple, set, frozenset, collections.abc.Sequence, collections.abc.Set):
+                for i, item in enumerate(value):
+                    if origin is tuple and args and args[-1] is not Ellipsis:
+                        item_type = args[i] if i < len(args) else Any
+                    else:
+                        item_type = args[0] if args else Any
+                    out += number_problems(item_type, item, loc + (i,), models)
+                return out
+        return out
+    if isinstance(value, dict):
+        for b in branches:
+            if get_origin(b) in (dict, collections.abc.Mapping):
+                args = get_args(b)
+                for k, v in value.items():
+                    out += number_problems(args[1] if args else Any, v, loc + (k,), models)
+                return out
+        nested = [b for b in branches if isinstance(b, type) and issubclass(b, BaseModel)]
+        if models and len(nested) == 1:
+            for name, field in nested[0].model_fields.items():
+                key = field.alias or name
+                if key in value:
+                    out += number_problems(field.annotation, value[key], loc + (key,), models)
+    return out
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Base of the scenario's sections: unknown keys are errors, and a number field takes
+    neither a boolean nor NaN / +-inf (see :func:`number_problems`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        problems = number_problems(cls.model_fields[info.field_name].annotation, value, models=False)
+        if problems:
+            loc, message = problems[0]
+            where = "".join(f"[{p!r}]" if not isinstance(p, int) else f"[{p}]" for p in loc)
+            raise ValueError(f"{where + ': ' if where else ''}{message}")
+        return value
 
 
 class DataSection(_Strict):

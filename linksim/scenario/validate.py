@@ -16,37 +16,39 @@ from linksim.codecs.base import CodecParams, input_fields
 from linksim.errors import PluginError, ScenarioError
 from linksim.phy.channels import channel_class
 
-from .schema import Scenario
-from .yaml_loader import parse_yaml
+from .schema import NOT_FINITE, Scenario, number_problems
+from .yaml_loader import field_path, parse_yaml, read_scenario_text
 
 
-def _loc(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif re.fullmatch(r"[\w+/-]+", str(part)):
-            out += ("." if out else "") + str(part)
-        else:  # an empty key, or one with spaces, dots, colons...: quoted, so that it shows
-            out += f"[{str(part)!r}]"
-    return out
+_loc = field_path
 
 
 #: the names pydantic gives the branches of a union in an error's location (``d.int``, ``d.literal['auto']``)
 _UNION_BRANCH = re.compile(r"int|float|str|bool|none|(literal|dict|tuple|set)\[.*\]")
 
 
-def _problems(err: ValidationError, prefix: tuple = ()) -> list[str]:
+def _problems(err: ValidationError | None, prefix: tuple = (), numbers: list[tuple[tuple, str]] = ()) -> list[str]:
+    """One line per field: ``numbers`` (booleans and NaN where a number is expected, from
+    :func:`~.schema.number_problems`) first, then pydantic's errors, less those at or above
+    a field ``numbers`` names (``fft_size: true`` read as 1 also makes ``phy.ofdm``'s
+    cyclic prefix too long: that is the boolean's fault, not another problem)."""
     by_field: dict[str, list[str]] = {}
-    for e in err.errors():
+    for loc, msg in numbers:
+        by_field.setdefault(_loc(prefix + loc) or "(top level)", []).append(msg)
+    flagged = [prefix + loc for loc, _ in numbers]
+    for e in err.errors() if err is not None else []:
         loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and (
             p.startswith(("function-", "list[", "tagged-union"))
             or (e["type"] != "extra_forbidden" and _UNION_BRANCH.fullmatch(p)))))
+        if any(f[: len(prefix + loc)] == prefix + loc for f in flagged):
+            continue
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown field"
         elif e["type"] == "missing":
             msg = "missing required field"
+        elif e["type"] == "finite_number":
+            msg = NOT_FINITE
         msg = msg.removeprefix("Value error, ")
         messages = by_field.setdefault(_loc(prefix + loc) or "(top level)", [])
         if msg not in messages:
@@ -69,11 +71,12 @@ def validate_scenario(raw: Any, base_dir: Path | None = None) -> Scenario:
     """
     if not isinstance(raw, dict):
         raise ScenarioError([f"(top level): expected a mapping of sections, got {type(raw).__name__}"])
+    numbers = number_problems(Scenario, raw)
     try:
         sc = Scenario.model_validate(raw)
     except ValidationError as e:
-        raise ScenarioError(_problems(e)) from None
-    problems: list[str] = []
+        raise ScenarioError(_problems(e, numbers=numbers)) from None
+    problems: list[str] = _problems(None, numbers=numbers)  # read as numbers, but booleans or NaN
 
     channels, labels = [], []
     for i, ch in enumerate(sc.channels):
@@ -89,12 +92,16 @@ def validate_scenario(raw: Any, base_dir: Path | None = None) -> Scenario:
             continue
         try:
             cls = channel_class(str(model))
+            numbers = number_problems(cls.Params, ch)
             params = cls.Params.model_validate(ch)
         except ValidationError as e:
-            problems += _problems(e, ("channels", i))
+            problems += _problems(e, ("channels", i), numbers)
             continue
         except (ValueError, PluginError) as e:
             problems.append(f"channels[{i}].model: {e}")
+            continue
+        if numbers:
+            problems += _problems(None, ("channels", i), numbers)
             continue
         if params.model in ("umi", "uma"):  # geometry defaults from the link budget
             lb = sc.link_budget
@@ -132,10 +139,16 @@ def validate_scenario(raw: Any, base_dir: Path | None = None) -> Scenario:
         problems += bad.values()
         if params != c.params:
             sections[i] = c.model_copy(update={"params": params})
+        numbers = number_problems(cls.Params, params)
         try:
-            codec_params.append(cls.Params.model_validate(params))
+            validated = cls.Params.model_validate(params)
         except ValidationError as e:  # a field whose file is missing is reported once, above
-            problems += [p for p in _problems(e, ("codecs", i, "params")) if p.partition(":")[0] not in bad]
+            problems += [p for p in _problems(e, ("codecs", i, "params"), numbers) if p.partition(":")[0] not in bad]
+        else:
+            if numbers:
+                problems += _problems(None, ("codecs", i, "params"), numbers)
+            else:
+                codec_params.append(validated)
         try:
             transports.append(cls.resolve_transports(dict(c.streams)))
         except ValueError as e:
@@ -383,15 +396,11 @@ def _check_metrics(sc: Scenario) -> tuple[list[str], list[str]]:
 def load_scenario(path: str | Path) -> Scenario:
     """Read, parse and validate a scenario file.
 
-    :raises ScenarioError: unreadable file, invalid YAML, or invalid scenario.
+    :raises ScenarioError: a missing, unreadable or oversized file, a path that is not a
+        regular file, invalid YAML (duplicate keys included), or an invalid scenario.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError([f"(file): {path} does not exist"]) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ScenarioError([f"(file): cannot read {path}: {e}"]) from None
+    text = read_scenario_text(path)  # a regular file of at most 1 MB, or one line saying why not
     return validate_scenario(parse_yaml(text, str(path)), base_dir=path.parent)
 
 
