@@ -32,9 +32,10 @@ def _installed_version() -> str:
 def _source_version(installed: str, package_dir: Path) -> str:
     """linksim's version as results record it: ``installed`` (the distribution's version), or,
     when ``package_dir`` lies in a git checkout of linksim (a development install), that
-    version plus ``git describe --always --dirty`` of the checkout, e.g. ``0.1.0+git.c42cbc4``.
-    A dirty tree adds a digest of the package's uncommitted changes (tracked and untracked),
-    so that each edited state of the code is a version of its own (``...dirty.1f2e3d4c5b``)."""
+    version plus ``git describe --always`` of the checkout, e.g. ``0.1.0+git.c42cbc4``.
+    Uncommitted changes to the package (tracked and untracked; not tests or docs) add a digest
+    of them, so that each edited state of the code is a version of its own
+    (``...dirty.1f2e3d4c5b``)."""
     import hashlib
     import re
     import subprocess
@@ -47,14 +48,16 @@ def _source_version(installed: str, package_dir: Path) -> str:
         return subprocess.run(["git", "-C", str(root), *args], capture_output=True, check=True, timeout=30).stdout
 
     try:
-        local = git("describe", "--always", "--dirty", "--abbrev=12").decode().strip()
-        if local.endswith("-dirty"):
-            h = hashlib.sha256(git("diff", "HEAD", "--binary", "--", package_dir.name))
-            for name in sorted(git("ls-files", "--others", "--exclude-standard", "-z", "--", package_dir.name)
-                               .split(b"\0")):
-                if name and (root / name.decode()).is_file():
-                    h.update(name + b"\0" + (root / name.decode()).read_bytes())
-            local += "." + h.hexdigest()[:10]
+        # only the package's own changes make a new version: editing tests or docs does not
+        local = git("describe", "--always", "--abbrev=12").decode().strip()
+        diff = git("diff", "HEAD", "--binary", "--", package_dir.name)
+        untracked = [n for n in git("ls-files", "--others", "--exclude-standard", "-z", "--", package_dir.name)
+                     .split(b"\0") if n and (root / n.decode()).is_file()]
+        if diff or untracked:
+            h = hashlib.sha256(diff)
+            for name in sorted(untracked):
+                h.update(name + b"\0" + (root / name.decode()).read_bytes())
+            local += ".dirty." + h.hexdigest()[:10]
     except (OSError, subprocess.SubprocessError, UnicodeDecodeError):  # no git, not a checkout after all
         return installed
     local = re.sub(r"[^0-9A-Za-z.]+", ".", local).strip(".")

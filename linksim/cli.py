@@ -45,15 +45,12 @@ def _handle_sigterm():
     return signal.SIG_DFL if previous is None else previous
 
 
-def _one_line_warnings(err: Console):
-    """A ``warnings.showwarning`` that prints ``warning: <message>`` on one line (not Python's
-    two: file:line: Category: message, then the source line that warned)."""
-
-    def show(message, category, filename, lineno, file=None, line=None) -> None:
-        text = " ".join(str(message).splitlines())
-        err.print(f"warning: {text}", markup=False, highlight=False)
-
-    return show
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """``warnings.formatwarning`` as ``warning: <message>`` on one line (not Python's two:
+    file:line: Category: message, then the source line that warned). Replacing the format,
+    not ``showwarning``, leaves warnings to whoever records them (``pytest.warns``, a caller's
+    ``catch_warnings(record=True)``)."""
+    return "warning: " + " ".join(str(message).splitlines()) + "\n"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -98,8 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         out = Console(width=150)
     previous_sigterm = _handle_sigterm()
     try:
-        with warnings.catch_warnings():  # restores Python's warning printer on the way out
-            warnings.showwarning = _one_line_warnings(err)
+        with warnings.catch_warnings():  # restores Python's warning format on the way out
+            warnings.formatwarning = _one_line_warning
             return _command(args, out, err)
     finally:
         if previous_sigterm is not None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from reliability_support import TALLY
 import pytest
 
 from linksim.cli import main
@@ -86,6 +87,7 @@ def test_a_flipped_byte_in_per_sample_data_is_found_and_recomputed(finished, tmp
         printed = _rerun(finished, out, capsys)
     assert "1 points simulated, 1 resumed" in printed
     assert (out / "results.csv").read_text() == finished[2]
+    TALLY["checksum failures caught (point named and simulated again)"] += 1
     with h5py.File(h5, "r") as f:
         assert np.array_equal(_group_at(f, 0.0)["per_sample"]["mse"][()], clean)
 
@@ -103,6 +105,7 @@ def test_a_changed_digit_in_the_links_attribute_is_found_and_recomputed(finished
         printed = _rerun(finished, out, capsys)
     assert "1 points simulated, 1 resumed" in printed
     assert (out / "results.csv").read_text() == finished[2]
+    TALLY["checksum failures caught (point named and simulated again)"] += 1
 
 
 def test_points_written_without_a_digest_are_trusted_and_protected_from_then_on(finished, tmp_path, capsys):

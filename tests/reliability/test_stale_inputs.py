@@ -12,6 +12,7 @@ import h5py
 import numpy as np
 import torch
 import yaml
+from reliability_support import TALLY
 from PIL import Image
 
 from linksim.codecs.hsc.models import WEIGHTS_DIR
@@ -37,7 +38,10 @@ def _run(folder: Path, raw: dict) -> tuple:
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always")
         summary = run_scenario(load_scenario(path), folder / "out")
-    return summary, [str(w.message) for w in rec if issubclass(w.category, RecomputeWarning)]
+    lines = [str(w.message) for w in rec if issubclass(w.category, RecomputeWarning)]
+    if lines:
+        TALLY["points recomputed because an input changed (the run said which)"] += summary.points_run
+    return summary, lines
 
 
 def _value(folder: Path, metric: str) -> tuple[float, float]:
