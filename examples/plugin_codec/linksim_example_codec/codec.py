@@ -43,6 +43,7 @@ from linksim.codecs import (
     ReceivedStreams,
     Reconstruction,
     Transport,
+    input_path,
 )
 from linksim.phy.payload import FloatPayload, QuantizedPayload, payload_for_dtype
 
@@ -58,6 +59,8 @@ class TinyAEParams(CodecParams):
         default=DEFAULT_WEIGHTS,
         description="a shipped weights name (tiny_ae_digits28) or a path to a .safetensors file "
         "written by `python -m linksim_example_codec.train`",
+        # a path here is resolved against the scenario file and its bytes are in the fingerprint
+        json_schema_extra=input_path("file_or_name"),
     )
     latent_channels: int | None = Field(
         default=None, ge=1,
