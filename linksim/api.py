@@ -141,9 +141,8 @@ def build_codec(type: str, params: Mapping[str, Any] | None = None, streams: Map
     from pydantic import ValidationError
 
     from linksim.codecs import CodecContext, StreamOverride, codec_class
+    from linksim.codecs.base import stream_channel_uses
     from linksim.errors import PluginError, ScenarioError
-    from linksim.runner.simulation import channel_uses_fn
-    from linksim.phy.ofdm import OFDMGrid
     from linksim.phy.ofdm_params import OFDMParams
     from linksim.scenario import PhySection
     from linksim.scenario.validate import _problems
@@ -164,14 +163,12 @@ def build_codec(type: str, params: Mapping[str, Any] | None = None, streams: Map
     except ValueError as e:
         raise ScenarioError([f"streams: {e}"]) from None
     try:
-        o = OFDMParams.model_validate(dict(ofdm or {}))
+        OFDMParams.model_validate(dict(ofdm or {}))  # checked; resource elements do not depend on the grid
     except ValidationError as e:
         raise ScenarioError(_problems(e, ("ofdm",))) from None
     dev = torch.device(device)
-    grid = OFDMGrid(o.fft_size, o.num_ofdm_symbols, o.subcarrier_spacing_hz, o.cyclic_prefix_length,
-                    o.pilot_ofdm_symbol_indices, device=str(dev))
     block = max_code_block_bits or PhySection().max_code_block_bits
     ctx = CodecContext(device=dev, sample_shape=tuple(sample_shape),
-                       channel_uses=channel_uses_fn(transports, grid, block),
+                       channel_uses=stream_channel_uses(transports, block),
                        budget_channel_uses=budget_channel_uses, seed=seed, max_block_bits=block)
     return cls(p, transports, ctx).to(dev)

@@ -18,7 +18,7 @@ from .fingerprint import RecomputeWarning, plugin_provenance, point_fingerprint,
 from .outputs import RANGE_COLUMNS, meets, range_rows, result_rows, write_outputs, write_range_csv
 from .point import required_channel_uses, simulate_point
 from .schedule import PointSchedule, is_error_free
-from .simulation import SAMPLES_PER_GRID, Simulation, channel_uses_fn, grid_of, point_seed, resolve_device, versions
+from .simulation import SAMPLES_PER_GRID, Simulation, grid_of, point_seed, resolve_device, versions
 from .sweep import RunSummary, run_in_memory, run_scenario
 
 __all__ = [
@@ -33,7 +33,6 @@ __all__ = [
     "RunError",
     "RunSummary",
     "Simulation",
-    "channel_uses_fn",
     "check_writable",
     "estimate_output_bytes",
     "grid_of",

@@ -1,8 +1,8 @@
 """The simulation of a scenario, built once: data, grid, channels, codecs, and the links they share.
 
 :class:`Simulation` knows no particular codec: it builds every codec through the registry
-with a :class:`~linksim.codecs.base.CodecContext` whose ``channel_uses`` answers for the
-scenario's grid, and runs points through :func:`linksim.runner.point.simulate_point`.
+with a :class:`~linksim.codecs.base.CodecContext` whose ``channel_uses`` counts the resource elements of the
+scenario's streams, and runs points through :func:`linksim.runner.point.simulate_point`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Callable
 import torch
 
 from linksim.codecs import Codec, CodecContext, Transport, codec_class
+from linksim.codecs.base import stream_channel_uses
 from linksim.data import DataError, ImageDataset, load_dataset
 from linksim.data.multimodal import MultimodalBatch
 from linksim.errors import RunError, ScenarioError
@@ -68,14 +69,6 @@ def grid_of(sc: Scenario, device: torch.device | str = "cpu") -> OFDMGrid:
                     o.pilot_ofdm_symbol_indices, device=str(device))
 
 
-def channel_uses_fn(transports: dict[str, Transport], grid: OFDMGrid, max_block_bits: int) -> Callable[[str, int], int]:
-    """``f(stream, payload_bits) -> data resource elements per sample`` of a codec's streams
-    (:func:`linksim.codecs.base.stream_channel_uses`; the grid does not change the count)."""
-    from linksim.codecs.base import stream_channel_uses
-
-    return stream_channel_uses(transports, max_block_bits)
-
-
 @dataclass
 class Simulation:
     """Everything a scenario needs, built once: data, grid, channels, codecs, links.
@@ -109,7 +102,7 @@ class Simulation:
             ctx = CodecContext(
                 device=device,
                 sample_shape=sample_shape,
-                channel_uses=channel_uses_fn(transports, grid, sc.phy.max_code_block_bits),
+                channel_uses=stream_channel_uses(transports, sc.phy.max_code_block_bits),
                 budget_channel_uses=sc.budget_channel_uses(),
                 seed=sc.seed,
                 max_block_bits=sc.phy.max_code_block_bits,
