@@ -98,6 +98,15 @@ class ChannelModel(torch.nn.Module):
         """
         raise NotImplementedError
 
+    def slot_gains(self, num_slots: int) -> torch.Tensor | None:
+        """One complex gain per slot, for models that are flat in time and frequency within a
+        slot (the fast receiver then builds no grid); ``None`` (the default) for the others.
+
+        :param num_slots: number of independent slots.
+        :return gains: ``[num_slots]`` complex64, or ``None``.
+        """
+        return None
+
 
 def _check_channel(obj: object) -> None:
     if not (isinstance(obj, type) and issubclass(obj, ChannelModel)):
@@ -125,6 +134,26 @@ def build_channel(params: ChannelParams, grid: OFDMGrid) -> ChannelModel:
     return channel_class(params.model)(params, grid)
 
 
+def ofdm_response(generate: GenerateOFDMChannel, num_slots: int) -> torch.Tensor:
+    """What ``generate(num_slots)`` returns (``normalize_channel=False``), 3-4x faster on a CPU.
+
+    The impulse responses come from Sionna's model as ``generate`` samples them; only the
+    conversion to the frequency domain (Sionna's ``cir_to_ofdm_channel``) is replaced: it
+    evaluates ``exp(-j 2 pi f tau)`` with torch's complex ``exp``, which on a CPU costs about
+    ten times a real ``cos`` plus ``sin`` of the same phase (float32 phases identical).
+
+    :return h_freq: ``[num_slots, num_rx, num_rx_ant, num_tx, num_tx_ant, num_ofdm_symbols,
+        fft_size]`` complex64.
+    """
+    a, tau = generate._cir_sampler(num_slots, generate._num_ofdm_symbols, generate._sampling_frequency)
+    if tau.dim() == 4:  # [batch, rx, tx, paths] -> per antenna pair, as cir_to_ofdm_channel
+        tau = tau[:, :, None, :, None, :].expand(-1, -1, a.shape[2], -1, a.shape[4], -1)
+    freqs = generate._frequencies.to(device=tau.device, dtype=tau.dtype)
+    phase = (-2 * torch.pi) * freqs * tau.unsqueeze(-1)  # [..., paths, fft_size], as Sionna forms it
+    e = torch.complex(torch.cos(phase), torch.sin(phase))
+    return torch.einsum("...pn,...pf->...nf", a, e)
+
+
 class _SionnaChannel(ChannelModel):
     """A channel whose responses come from a Sionna channel model via GenerateOFDMChannel."""
 
@@ -140,7 +169,7 @@ class _SionnaChannel(ChannelModel):
         raise NotImplementedError
 
     def frequency_response(self, num_slots: int, distance_m: float | None = None) -> torch.Tensor:
-        return self._generate(int(num_slots))
+        return ofdm_response(self._generate, int(num_slots))
 
 
 class AWGNChannel(ChannelModel):
@@ -154,6 +183,9 @@ class AWGNChannel(ChannelModel):
         shape = (int(num_slots), 1, 1, 1, 1, g.num_ofdm_symbols, g.fft_size)
         return torch.ones(shape, dtype=torch.complex64, device=g.device)
 
+    def slot_gains(self, num_slots: int) -> torch.Tensor:
+        return torch.ones(int(num_slots), dtype=torch.complex64, device=self.grid.device)
+
 
 class RayleighChannel(_SionnaChannel):
     """Flat Rayleigh block fading: one CN(0, 1) coefficient per slot (Sionna RayleighBlockFading)."""
@@ -163,6 +195,14 @@ class RayleighChannel(_SionnaChannel):
 
     def _sionna_model(self):
         return RayleighBlockFading(1, 1, 1, 1, device=self.grid.device)
+
+    def slot_gains(self, num_slots: int) -> torch.Tensor:
+        # CN(0, 1) per slot, drawn from Sionna's seeded generator as RayleighBlockFading draws
+        import sionna.phy
+
+        dev = torch.device(self.grid.device or sionna.phy.config.device)
+        key = "cpu" if dev.type == "cpu" else f"cuda:{dev.index or 0}"
+        return torch.randn(int(num_slots), dtype=torch.complex64, device=dev, generator=sionna.phy.config.torch_rng(key))
 
 
 class _TR38901Params(ChannelParams):
@@ -288,7 +328,7 @@ class _SystemLevelChannel(ChannelModel):
     def frequency_response(self, num_slots: int, distance_m: float | None = None) -> torch.Tensor:
         d = float(distance_m if distance_m is not None else self.params.distance_m)
         self._topology(int(num_slots), d)
-        return self._generate(int(num_slots))
+        return ofdm_response(self._generate, int(num_slots))
 
 
 class UMiChannel(_SystemLevelChannel):
