@@ -1,69 +1,88 @@
-"""Throughput of linksim's DigitalLink against the same Sionna blocks in a bare loop.
+"""Throughput of linksim's DigitalLink against the same chain built from bare Sionna blocks.
 
 Chain (both sides): payload bits -> segmentation into CRC24B code blocks -> 5G LDPC
-(rate 1/2 by default) -> TB5GScrambler (one n_rnti per slot) -> 16QAM -> resource
-grid -> TDL-A (GenerateOFDMChannel + ApplyOFDMChannel, AWGN) -> LS estimation ->
-LMMSE -> APP demapper -> descrambling -> LDPC decoder -> CRC check -> bit/block errors.
+(rate 1/2, k = 1728, n = 3456: one block fills one slot's 864 data REs at 16QAM) ->
+TB5GScrambler (one n_rnti per slot) -> 16QAM -> resource grid -> channel + AWGN -> LS
+estimation (linear interpolation) or perfect CSI -> LMMSE -> APP demapper -> descrambling
+-> LDPC decoding (20 iterations) -> CRC check -> bit and block errors.
 
-The bare loop calls the Sionna blocks directly (CRCEncoder, LDPC5GEncoder,
-TB5GScrambler, Mapper, ResourceGridMapper, GenerateOFDMChannel(TDL),
-ApplyOFDMChannel, LSChannelEstimator, LMMSEEqualizer, Demapper, LDPC5GDecoder,
-CRCDecoder) on the same grid and pilots, without any linksim wrapper. With
-``--decoder fast`` both sides use linksim's FastLDPC5GDecoder instead of Sionna's.
+* linksim: ``DigitalLink`` with ``implementation="fast"`` (the SISO transceiver, FastQAM,
+  FastCRC, FastLDPC5GEncoder, a precomputed scrambling sequence) and the fast layered
+  decoder with the given check-node rule (early stopping).
+* bare: Sionna's blocks called directly (CRCEncoder, LDPC5GEncoder, TB5GScrambler, Mapper,
+  ResourceGridMapper, GenerateOFDMChannel(RayleighBlockFading | TDL) or h = 1 for AWGN,
+  ApplyOFDMChannel, LSChannelEstimator, LMMSEEqualizer, Demapper, LDPC5GDecoder with the
+  same check-node rule (flooding, no early stopping: Sionna has none), CRCDecoder) on the
+  same grid and pilots, without any linksim wrapper.
 
-Both sides get the same seed before each call, so they draw the same channels and
-noise: their error counts must be identical (the ``same`` column). Each
-configuration is warmed up once, then the two sides are timed alternately
-(``--repeats`` times each, to share the machine's load fairly); the table shows
-medians. Throughput = information (payload) bits per second.
+The two sides draw different noise and fading (their generators are used differently), so
+their error counts differ by chance only: both BLERs are printed with their counts. Each
+configuration is warmed up once, then the sides are timed alternately, ``--repeats`` times
+each; the table gives the median and the fastest call. Throughput = information (payload)
+bits per second. The load average is printed on every row: this machine is shared, judge
+by the ratio of two sides measured in the same minute.
 
-    python benchmarks/phy_throughput.py                      # defaults, < ~3 min
-    python benchmarks/phy_throughput.py --batch-sizes 16 64 --payload-bits 500 --repeats 2
+Threads: ``--threads N`` gives linksim N numba threads (its kernels parallelise over code
+blocks and symbols) and the bare chain N torch threads; linksim's own torch operations run
+on one thread (two torch threads on a loaded 2-core machine slow calls 10-50x at random).
+
+    python benchmarks/phy_throughput.py                               # ~5 min
+    python benchmarks/phy_throughput.py --channels tdl --rules boxplus-phi --batch 64 --repeats 2
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import sys
 import time
 
+import numba
 import numpy as np
-import sionna
+import sionna.phy
 import torch
-from sionna.phy.channel import ApplyOFDMChannel, GenerateOFDMChannel
+from sionna.phy.channel import ApplyOFDMChannel, GenerateOFDMChannel, RayleighBlockFading
 from sionna.phy.channel import tr38901
 from sionna.phy.fec.crc import CRCDecoder, CRCEncoder
 from sionna.phy.fec.ldpc import LDPC5GDecoder, LDPC5GEncoder
 from sionna.phy.fec.scrambling import TB5GScrambler
 from sionna.phy.mapping import Constellation, Demapper, Mapper
 from sionna.phy.mimo import StreamManagement
-from sionna.phy.ofdm import LMMSEEqualizer, LSChannelEstimator, PilotPattern, ResourceGrid, ResourceGridMapper
+from sionna.phy.ofdm import LMMSEEqualizer, LSChannelEstimator, PilotPattern, RemoveNulledSubcarriers, ResourceGrid, ResourceGridMapper
 
 from linksim.phy.channels import build_channel, channel_class
 from linksim.phy.digital_link import DigitalLink
 from linksim.phy.ofdm import OFDMGrid
-from linksim.phy.transceiver import OFDMTransceiver
+from linksim.phy.transceiver import make_transceiver
 
 FFT, SYMS, SCS, CP, PILOTS = 72, 14, 30e3, 6, (2, 11)
 MODULATION, BITS_PER_SYMBOL = "qam16", 4
 DELAY_SPREAD, CARRIER, SPEED = 100e-9, 3.5e9, 3.0
+#: Es/N0 [dB] per channel in the waterfall of the fast layered boxplus-phi decoder with LS
+#: CSI (BLER about 1e-2 to 1e-1): where a link simulator spends its time
+SNR_DB = {"awgn": 9.0, "rayleigh": 22.0, "tdl": 12.0}
+CHANNEL_PARAMS = {
+    "awgn": {},
+    "rayleigh": {},
+    "tdl": {"profile": "A", "delay_spread_s": DELAY_SPREAD, "carrier_frequency_hz": CARRIER, "speed_mps": SPEED},
+}
 
 
-def build_linksim(args) -> DigitalLink:
+def build_linksim(channel: str, rule: str, args) -> DigitalLink:
     grid = OFDMGrid(FFT, SYMS, SCS, CP, list(PILOTS))
-    params = channel_class("tdl").Params(model="tdl", profile="A", delay_spread_s=DELAY_SPREAD,
-                                         carrier_frequency_hz=CARRIER, speed_mps=SPEED)
-    tr = OFDMTransceiver(grid, build_channel(params, grid), "ls")
-    return DigitalLink(tr, MODULATION, code_rate=args.code_rate, ldpc_iterations=args.iterations,
-                       decoder=args.decoder, max_block_bits=args.max_block_bits, schedule=args.schedule)
+    params = channel_class(channel).Params(model=channel, **CHANNEL_PARAMS[channel])
+    tr = make_transceiver(grid, build_channel(params, grid), args.csi, "fast")
+    return DigitalLink(tr, MODULATION, code_rate=args.code_rate, ldpc_iterations=args.iterations, decoder="fast",
+                       max_block_bits=args.max_block_bits, schedule="layered", cn_update=rule,
+                       implementation="fast")
 
 
 class BareChain:
     """The same work with Sionna blocks only (the segmentation arithmetic inlined)."""
 
-    def __init__(self, args, payload_bits: int) -> None:
+    def __init__(self, channel: str, rule: str, args, payload_bits: int) -> None:
         m = BITS_PER_SYMBOL
         # resource grid with the same fixed QPSK pilots as linksim's OFDMGrid
         mask = np.zeros([1, 1, SYMS, FFT], bool)
@@ -91,28 +110,29 @@ class BareChain:
         self.crc_enc = CRCEncoder("CRC24B")
         self.crc_dec = CRCDecoder(self.crc_enc)
         self.ldpc_enc = LDPC5GEncoder(self.k, self.n, num_bits_per_symbol=m)
-        if args.decoder == "fast":
-            from linksim.phy.fast_ldpc import FastLDPC5GDecoder
-
-            fast = FastLDPC5GDecoder(self.ldpc_enc, num_iter=args.iterations, schedule=args.schedule)
-            self.ldpc_dec = lambda llr: fast(llr).bits  # noqa: E731
-        else:
-            self.ldpc_dec = LDPC5GDecoder(self.ldpc_enc, num_iter=args.iterations, hard_out=True,
-                                          return_infobits=True)
-        self.scrambler = TB5GScrambler(n_rnti=list(range(self.num_slots)), n_id=[1] * self.num_slots,
-                                       binary=True)
+        self.ldpc_dec = LDPC5GDecoder(self.ldpc_enc, cn_update=rule, num_iter=args.iterations, hard_out=True,
+                                      return_infobits=True)
+        self.scrambler = TB5GScrambler(n_rnti=list(range(self.num_slots)), n_id=[1] * self.num_slots, binary=True)
         const = Constellation("qam", m, normalize=True)
         self.mapper = Mapper(constellation=const)
         self.demapper = Demapper("app", constellation=const)
         self.rg_mapper = ResourceGridMapper(rg)
-        tdl = tr38901.TDL("A", delay_spread=DELAY_SPREAD, carrier_frequency=CARRIER,
-                          min_speed=SPEED, max_speed=SPEED)
-        self.gen_channel = GenerateOFDMChannel(tdl, rg, normalize_channel=False)
+        self.rg = rg
+        if channel == "tdl":
+            model = tr38901.TDL("A", delay_spread=DELAY_SPREAD, carrier_frequency=CARRIER, min_speed=SPEED,
+                                max_speed=SPEED)
+            self.gen_channel = GenerateOFDMChannel(model, rg, normalize_channel=False)
+        elif channel == "rayleigh":
+            self.gen_channel = GenerateOFDMChannel(RayleighBlockFading(1, 1, 1, 1), rg, normalize_channel=False)
+        else:
+            self.gen_channel = lambda b: torch.ones(b, 1, 1, 1, 1, SYMS, FFT, dtype=torch.complex64)  # noqa: E731
         self.apply_channel = ApplyOFDMChannel()
+        self.csi = args.csi
         self.estimator = LSChannelEstimator(rg, interpolation_type="lin")
+        self.remove_nulled = RemoveNulledSubcarriers(rg)
         self.equalizer = LMMSEEqualizer(rg, StreamManagement(np.ones([1, 1], int), 1))
 
-    def __call__(self, bits: torch.Tensor, no: float) -> tuple[int, int]:
+    def __call__(self, bits: torch.Tensor, no: float) -> tuple[int, int, int]:
         B, S = bits.shape[0], self.num_slots
         blocks = torch.nn.functional.pad(bits, (0, self.C * self.kp - self.L)).reshape(B, self.C, self.kp)
         cw = self.ldpc_enc(self.crc_enc(blocks))
@@ -123,7 +143,10 @@ class BareChain:
         h = self.gen_channel(B * S)
         no_t = torch.as_tensor(no, dtype=torch.float32)
         y = self.apply_channel(x_grid, h, no_t)
-        h_hat, err_var = self.estimator(y, no_t)
+        if self.csi == "ls":
+            h_hat, err_var = self.estimator(y, no_t)
+        else:
+            h_hat, err_var = self.remove_nulled(h), torch.zeros(())
         x_hat, no_eff = self.equalizer(y, h_hat, err_var, no_t)
         used = -(-self.C * self.n // self.bits_per_symbol)  # symbols that carry coded bits
         llr = self.demapper(x_hat.reshape(B, -1)[:, :used], no_eff.reshape(B, -1)[:, :used])
@@ -133,82 +156,87 @@ class BareChain:
         payload, crc_ok = self.crc_dec(self.ldpc_dec(llr))
         errors = payload.reshape(B, -1)[:, : self.L] != bits
         padded = torch.nn.functional.pad(errors, (0, self.C * self.kp - self.L)).reshape(B, self.C, self.kp)
-        return int(errors.sum()), int(padded.any(-1).sum())
+        return int(errors.sum()), int(padded.any(-1).sum()), B * self.C
 
 
-def run_linksim(link: DigitalLink, bits: torch.Tensor, no: float) -> tuple[int, int]:
+def run_linksim(link: DigitalLink, bits: torch.Tensor, no: float) -> tuple[int, int, int]:
     r = link(bits, no)
-    return int(r.bit_errors.sum()), int(r.block_errors.sum())
+    return int(r.bit_errors.sum()), int(r.block_errors.sum()), int(r.num_blocks.sum())
 
 
-def timed(fn, seed: int) -> tuple[float, tuple[int, int]]:
-    """(wall seconds, fn's result) of one call after seeding Sionna."""
-    sionna.phy.config.seed = seed
+def timed(fn) -> tuple[float, tuple[int, int, int]]:
     t0 = time.perf_counter()
     out = fn()
     return time.perf_counter() - t0, out
 
 
+def load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 64, 256, 512])
+    ap.add_argument("--channels", nargs="+", choices=list(SNR_DB), default=["tdl", "awgn", "rayleigh"])
+    ap.add_argument("--rules", nargs="+", default=["boxplus-phi", "minsum"],
+                    choices=["boxplus-phi", "minsum", "offset-minsum"], help="check-node rules (both sides)")
+    ap.add_argument("--csi", choices=["ls", "perfect"], default="ls")
+    ap.add_argument("--batch", type=int, default=128, help="samples per call (one code block each by default)")
     # defaults: one LDPC block (k = 1728, n = 3456) that fills exactly one slot's 864 data REs
     ap.add_argument("--payload-bits", type=int, default=1704, help="payload bits per sample")
     ap.add_argument("--max-block-bits", type=int, default=1728, help="largest LDPC info block k (CRC incl.)")
     ap.add_argument("--code-rate", type=float, default=0.5)
-    ap.add_argument("--iterations", type=int, default=20, help="LDPC BP iterations")
-    ap.add_argument("--decoder", choices=["sionna", "fast"], default="sionna")
-    ap.add_argument("--schedule", choices=["layered", "flooding"], default="layered",
-                    help="check-node schedule of the fast decoder (Sionna's always floods)")
-    ap.add_argument("--snr-db", type=float, default=12.0, help="Es/N0 per data RE [dB]")
-    ap.add_argument("--repeats", type=int, default=3, help="timed calls per side (median reported)")
+    ap.add_argument("--iterations", type=int, default=20, help="LDPC iterations")
+    ap.add_argument("--snr-db", type=float, default=None, help="Es/N0 [dB] for every channel (default: per channel)")
+    ap.add_argument("--repeats", type=int, default=3, help="timed calls per side")
     ap.add_argument("--seed", type=int, default=7)
-    # One thread by default: on a small shared machine, torch's OpenMP pool spin-waits on
-    # preempted threads and calls become 10-50x slower at random; 0 keeps torch's default.
-    ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (0: torch's default)")
+    ap.add_argument("--threads", type=int, default=1, help="numba threads (linksim) = torch threads (bare Sionna)")
     args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    no = 10.0 ** (-args.snr_db / 10.0)
+    numba.set_num_threads(args.threads)
 
-    link = build_linksim(args)
-    bare = BareChain(args, args.payload_bits)
-    lay = link.plan(args.payload_bits).layout
-    assert (lay.num_blocks, lay.k, lay.n) == (bare.C, bare.k, bare.n), "segmentation differs"
-    print(f"# DigitalLink vs bare Sionna: {MODULATION}, LDPC k={bare.k} n={bare.n} x {bare.C} blocks/sample, "
-          f"{args.payload_bits} payload bits/sample, {bare.num_slots} slot(s)/sample, TDL-A LS+LMMSE, "
-          f"{args.snr_db} dB, decoder={args.decoder}, {args.iterations} it, torch threads={torch.get_num_threads()}, "
-          f"median of {args.repeats}")
-    header = (f"{'batch':>6} {'linksim Mbit/s':>15} {'bare Mbit/s':>12} {'ratio':>7} {'overhead %':>11} "
-              f"{'min overhead %':>15} {'BER':>9} {'same':>5}")
+    bits = torch.randint(0, 2, (args.batch, args.payload_bits), generator=torch.Generator().manual_seed(args.seed))
+    bits = bits.to(torch.float32)
+    print(f"# DigitalLink (implementation fast, layered decoder) vs bare Sionna blocks: {MODULATION}, "
+          f"LDPC rate {args.code_rate}, {args.payload_bits} payload bits/sample, batch {args.batch}, "
+          f"{args.iterations} it, CSI {args.csi}, threads {args.threads}, {args.repeats} timed calls per side")
+    header = (f"{'channel':>8} {'rule':>12} {'dB':>5} {'linksim Mbit/s':>15} {'bare Mbit/s':>12} {'ratio':>7} "
+              f"{'min ratio':>9} {'BLER linksim':>15} {'BLER bare':>15} {'load 1/5/15':>13}")
     print(header)
     print("-" * len(header))
-    for B in args.batch_sizes:
-        bits = torch.randint(0, 2, (B, args.payload_bits), generator=torch.Generator().manual_seed(args.seed))
-        bits = bits.to(torch.float32)
-        seed = args.seed + B
-        f_link = lambda: run_linksim(link, bits, no)  # noqa: E731
-        f_bare = lambda: bare(bits, no)  # noqa: E731
-        timed(f_link, seed)  # warm-up (builds codes, scramblers, caches)
-        timed(f_bare, seed)
-        wall = {"link": [], "bare": []}
-        results = {}
-        same = True
-        for rep in range(args.repeats):
-            # alternate who goes first, so that a load change on the machine hits both sides
-            order = [("link", f_link), ("bare", f_bare)] if rep % 2 == 0 else [("bare", f_bare), ("link", f_link)]
-            for name, fn in order:
-                w, results[name] = timed(fn, seed)
-                wall[name].append(w)
-            same &= results["link"] == results["bare"]
-        tl, tb = statistics.median(wall["link"]), statistics.median(wall["bare"])
-        ml, mb = min(wall["link"]), min(wall["bare"])
-        info = B * args.payload_bits
-        print(f"{B:>6} {info / tl / 1e6:>15.4f} {info / tb / 1e6:>12.4f} {tb / tl:>7.3f} "
-              f"{100 * (tl / tb - 1):>+11.1f} {100 * (ml / mb - 1):>+15.1f} "
-              f"{results['link'][0] / info:>9.2e} {'yes' if same else 'NO':>5}", flush=True)
-    print("# ratio = linksim throughput / bare throughput; overhead = linksim time / bare time - 1 "
-          "(wall-clock medians; min: fastest calls, less sensitive to other load); same = identical bit and block error counts")
+    info = args.batch * args.payload_bits
+    for channel in args.channels:
+        snr = SNR_DB[channel] if args.snr_db is None else args.snr_db
+        no = 10.0 ** (-snr / 10.0)
+        for rule in args.rules:
+            link = build_linksim(channel, rule, args)
+            bare = BareChain(channel, rule, args, args.payload_bits)
+            lay = link.plan(args.payload_bits).layout
+            assert (lay.num_blocks, lay.k, lay.n) == (bare.C, bare.k, bare.n), "segmentation differs"
+            torch.set_num_threads(1)
+            timed(lambda: run_linksim(link, bits, no))  # warm-up: codes, tables, numba cache
+            torch.set_num_threads(args.threads)
+            timed(lambda: bare(bits, no))
+            wall = {"linksim": [], "bare": []}
+            counts = {"linksim": [0, 0], "bare": [0, 0]}
+            for rep in range(args.repeats):
+                sides = [("linksim", link), ("bare", bare)]
+                for name, side in (sides if rep % 2 == 0 else sides[::-1]):  # alternate who goes first
+                    torch.set_num_threads(1 if name == "linksim" else args.threads)
+                    sionna.phy.config.seed = args.seed + rep
+                    fn = (lambda: run_linksim(link, bits, no)) if name == "linksim" else (lambda: bare(bits, no))
+                    w, (_, blk, nblk) = timed(fn)
+                    wall[name].append(w)
+                    counts[name][0] += blk
+                    counts[name][1] += nblk
+            tl, tb = statistics.median(wall["linksim"]), statistics.median(wall["bare"])
+            ml, mb = min(wall["linksim"]), min(wall["bare"])
+
+            def bler(name):
+                e, n = counts[name]
+                return f"{e / n:.2e} ({e}/{n})"
+
+            print(f"{channel:>8} {rule:>12} {snr:>5.1f} {info / tl / 1e6:>15.3f} {info / tb / 1e6:>12.4f} "
+                  f"{tb / tl:>7.1f} {mb / ml:>9.1f} {bler('linksim'):>15} {bler('bare'):>15} {load():>13}", flush=True)
+    print("# ratio = median bare time / median linksim time; min ratio = fastest bare / fastest linksim call")
     return 0
 
 

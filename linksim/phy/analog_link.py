@@ -71,15 +71,17 @@ class AnalogLink(torch.nn.Module):
         num_values = flat.shape[1]
         if num_values % 2:
             flat = torch.nn.functional.pad(flat, (0, 1))
-        pairs = flat.reshape(batch, -1, 2)
-        z = torch.complex(pairs[..., 0], pairs[..., 1])
-        power = (z.real.square() + z.imag.square()).mean(dim=1, keepdim=True)
+        # pairs (v[2i], v[2i+1]) are the real and imaginary parts: a view, no copy (and the
+        # backward of view_as_complex / view_as_real is a view too, unlike stacking parts)
+        z = torch.view_as_complex(flat.contiguous().reshape(batch, -1, 2))
+        power = 2.0 * flat.square().mean(dim=1, keepdim=True)  # mean |z|^2 per sample
         # An all-zero sample has nothing to normalise; send it as is.
         scale = torch.sqrt(torch.where(power > 0, power, torch.ones_like(power)))
-        z_norm = z / scale
+        z_norm = z * (1.0 / scale)
         z_hat, _ = self.transceiver(z_norm, no)
-        symbol_mse = (z_hat - z_norm).abs().square().mean(dim=1).detach()
-        z_hat = z_hat * scale
-        values = torch.stack([z_hat.real, z_hat.imag], dim=-1).reshape(batch, -1)[:, :num_values]
+        with torch.no_grad():
+            err = z_hat - z_norm
+            symbol_mse = (err.real.square() + err.imag.square()).mean(dim=1)
+        values = torch.view_as_real(z_hat * scale).reshape(batch, -1)[:, :num_values]
         uses = torch.full((batch,), self.channel_uses(num_values), dtype=torch.int64, device=dev)
         return AnalogLinkResult(values.reshape(batch, *shape).to(dtype), symbol_mse, uses)

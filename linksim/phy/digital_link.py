@@ -18,6 +18,10 @@ from .modulation import bits_per_symbol, make_constellation
 from .transceiver import OFDMTransceiver
 
 Decoder = Literal["sionna", "fast"]
+#: ``sionna``: Sionna's blocks for mapping, demapping, CRC, LDPC encoding and scrambling;
+#: ``fast``: linksim's CPU kernels for the same steps (identical results up to float rounding)
+Implementation = Literal["sionna", "fast"]
+DemapperMethod = Literal["app", "maxlog"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,13 @@ class DigitalLink(torch.nn.Module):
     :param schedule: ``layered`` or ``flooding`` (fast decoder only; Sionna's floods).
     :param max_block_bits: largest LDPC information block, CRC included.
     :param n_id: scrambling identity (TS 38.211 n_ID, 0..1023).
+    :param implementation: ``sionna`` (Sionna's ``CRCEncoder``, ``LDPC5GEncoder``,
+        ``TB5GScrambler``, ``Mapper`` and ``Demapper``) or ``fast`` (linksim's CPU kernels:
+        :class:`~linksim.phy.fast_crc.FastCRC`,
+        :class:`~linksim.phy.fast_ldpc_encoder.FastLDPC5GEncoder`, a precomputed scrambling
+        sequence and :class:`~linksim.phy.fast_qam.FastQAM`; CPU only). The transceiver is
+        chosen separately (:func:`~linksim.phy.transceiver.make_transceiver`).
+    :param demapper: ``app`` (exact a-posteriori LLRs) or ``maxlog`` (max-log approximation).
     """
 
     def __init__(
@@ -89,6 +100,8 @@ class DigitalLink(torch.nn.Module):
         n_id: int = 1,
         cn_update: str = "boxplus-phi",
         schedule: str = "layered",
+        implementation: Implementation = "sionna",
+        demapper: DemapperMethod = "app",
     ) -> None:
         super().__init__()
         try:
@@ -103,6 +116,13 @@ class DigitalLink(torch.nn.Module):
             raise ValueError(f"ldpc_iterations: must be >= 1, got {ldpc_iterations}")
         if decoder not in ("sionna", "fast"):
             raise ValueError(f"decoder: must be 'sionna' or 'fast', got '{decoder}'")
+        if implementation not in ("sionna", "fast"):
+            raise ValueError(f"implementation: must be 'sionna' or 'fast', got '{implementation}'")
+        if demapper not in ("app", "maxlog"):
+            raise ValueError(f"demapper: must be 'app' or 'maxlog', got '{demapper}'")
+        if implementation == "fast" and torch.device(transceiver.grid.device or "cpu").type != "cpu":
+            raise ValueError("implementation: 'fast' runs on the CPU; use 'sionna' on "
+                             f"{transceiver.grid.device}")
         self.transceiver = transceiver
         self.modulation = modulation
         self.code_rate = float(code_rate)
@@ -115,14 +135,24 @@ class DigitalLink(torch.nn.Module):
         self.max_block_bits = int(max_block_bits)
         self.n_id = int(n_id)
         self.bits_per_symbol = bits_per_symbol(modulation)
+        self.implementation = implementation
+        self.demapper = demapper
         dev = transceiver.grid.device
-        constellation = make_constellation(modulation, device=dev)
-        self._mapper = Mapper(constellation=constellation, device=dev)
-        self._demapper = Demapper("app", constellation=constellation, device=dev)
-        self._crc_encoder = CRCEncoder("CRC24B", device=dev)
-        self._crc_decoder = CRCDecoder(self._crc_encoder, device=dev)
-        self._codes: dict[tuple[int, int], tuple[LDPC5GEncoder, torch.nn.Module]] = {}
+        if implementation == "fast":
+            from .fast_crc import FastCRC
+            from .fast_qam import FastQAM
+
+            self._qam = FastQAM(modulation)
+            self._crc = FastCRC("CRC24B")
+        else:
+            constellation = make_constellation(modulation, device=dev)
+            self._mapper = Mapper(constellation=constellation, device=dev)
+            self._demapper = Demapper(demapper, constellation=constellation, device=dev)
+            self._crc_encoder = CRCEncoder("CRC24B", device=dev)
+            self._crc_decoder = CRCDecoder(self._crc_encoder, device=dev)
+        self._codes: dict[tuple[int, int], tuple[Any, Any]] = {}
         self._scramblers: dict[int, TB5GScrambler] = {}
+        self._sequences: dict[int, torch.Tensor] = {}
 
     # -- planning ---------------------------------------------------------------------
     def plan(self, payload_bits: int) -> DigitalLinkPlan:
@@ -161,9 +191,18 @@ class DigitalLink(torch.nn.Module):
         batch, length = bits.shape
         plan = self.plan(length)
         lay = plan.layout
-        per_slot_bits = self.transceiver.grid.data_symbols_per_slot * self.bits_per_symbol
-
         blocks = torch.nn.functional.pad(bits, (0, lay.filler_bits)).reshape(batch, lay.num_blocks, lay.block_payload_bits)
+        if self.implementation == "fast":
+            payload_hat, crc_ok = self._transmit_fast(blocks, no, plan)
+        else:
+            payload_hat, crc_ok = self._transmit_sionna(blocks, no, plan)
+        bits_hat = payload_hat.reshape(batch, -1)[:, :length]
+        return self._count(bits, bits_hat, lengths, lay, crc_ok)
+
+    def _transmit_sionna(self, blocks: torch.Tensor, no: Any, plan: DigitalLinkPlan) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sionna's blocks: ``[B, C, kp]`` payload blocks -> ``([B, C, kp]`` received, ``[B, C]`` CRC ok)."""
+        batch, lay, dev = blocks.shape[0], plan.layout, blocks.device
+        per_slot_bits = self.transceiver.grid.data_symbols_per_slot * self.bits_per_symbol
         if lay.coded:
             encoder, decoder = self._code(lay.k, lay.n)
             codewords = encoder(self._crc_encoder(blocks))
@@ -189,8 +228,30 @@ class DigitalLink(torch.nn.Module):
         else:
             payload_hat = (llr > 0).to(torch.float32)  # Sionna LLRs are logits log p(1)/p(0)
             crc_ok = torch.ones(batch, lay.num_blocks, dtype=torch.bool, device=dev)
-        bits_hat = payload_hat.reshape(batch, -1)[:, :length]
-        return self._count(bits, bits_hat, lengths, lay, crc_ok)
+        return payload_hat, crc_ok
+
+    def _transmit_fast(self, blocks: torch.Tensor, no: Any, plan: DigitalLinkPlan) -> tuple[torch.Tensor, torch.Tensor]:
+        """linksim's CPU kernels, on the used resource elements only (no slot padding)."""
+        batch, lay = blocks.shape[0], plan.layout
+        if lay.coded:
+            encoder, decoder = self._code(lay.k, lay.n)
+            codewords = encoder(self._crc.encode(blocks))
+        else:
+            codewords = blocks
+        num_bits = plan.num_symbols * self.bits_per_symbol  # n is a multiple of m: no padding when coded
+        tx = torch.nn.functional.pad(codewords.reshape(batch, -1), (0, num_bits - lay.coded_bits))
+        sequence = self._sequence(plan.num_slots)[:num_bits]
+        tx = torch.logical_xor(tx.to(torch.bool), sequence).to(torch.uint8)
+        symbols = self._qam.map(tx)
+        x_hat, no_eff = self.transceiver(symbols, no)
+        llr = self._qam.demap(x_hat, no_eff, method=self.demapper, flip=sequence.expand(batch, -1))
+        llr = llr[:, : lay.coded_bits].reshape(batch, lay.num_blocks, lay.n)
+        if lay.coded:
+            payload_hat, crc_ok = self._crc.check(decoder(llr))
+        else:
+            payload_hat = (llr > 0).to(torch.float32)
+            crc_ok = torch.ones(batch, lay.num_blocks, dtype=torch.bool, device=llr.device)
+        return payload_hat, crc_ok
 
     # -- helpers ----------------------------------------------------------------------
     def _count(self, bits, bits_hat, lengths, lay: CodeBlockLayout, crc_ok) -> DigitalLinkResult:
@@ -225,6 +286,11 @@ class DigitalLink(torch.nn.Module):
         if key not in self._codes:
             dev = self.transceiver.grid.device
             encoder = LDPC5GEncoder(k, n, num_bits_per_symbol=self.bits_per_symbol, device=dev)
+            encode = encoder
+            if self.implementation == "fast":
+                from .fast_ldpc_encoder import FastLDPC5GEncoder
+
+                encode = FastLDPC5GEncoder(encoder)
             if self.decoder == "fast":
                 from .fast_ldpc import FastLDPC5GDecoder
 
@@ -234,8 +300,17 @@ class DigitalLink(torch.nn.Module):
             else:
                 decoder = LDPC5GDecoder(encoder, cn_update=self.cn_update, num_iter=self.ldpc_iterations,
                                         hard_out=True, return_infobits=True, device=dev)
-            self._codes[key] = (encoder, decoder)
+            self._codes[key] = (encode, decoder)
         return self._codes[key]
+
+    def _sequence(self, num_slots: int) -> torch.Tensor:
+        """``[num_slots * data bits per slot]`` bool: the scrambling sequence of
+        :meth:`_scrambler` (XOR with it scrambles bits; flipping LLRs where it is 1 descrambles)."""
+        if num_slots not in self._sequences:
+            per_slot_bits = self.transceiver.grid.data_symbols_per_slot * self.bits_per_symbol
+            zeros = torch.zeros(1, num_slots, per_slot_bits, device=self.transceiver.grid.device)
+            self._sequences[num_slots] = self._scrambler(num_slots)(zeros).reshape(-1).to(torch.bool)
+        return self._sequences[num_slots]
 
     def _scrambler(self, num_slots: int) -> TB5GScrambler:
         if num_slots not in self._scramblers:

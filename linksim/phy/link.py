@@ -40,7 +40,7 @@ from .modulation import bits_per_symbol
 from .ofdm import OFDMGrid
 from .ofdm_params import OFDMParams
 from .snr import noise_variance
-from .transceiver import OFDMTransceiver
+from .transceiver import OFDMTransceiver, make_transceiver
 
 __all__ = ["Link", "LinkOutput", "DigitalLinkOutput", "AnalogLinkOutput", "OFDMParams"]
 
@@ -153,6 +153,12 @@ class Link(torch.nn.Module):
     :param snr_type: ``esn0`` (default) or ``ebn0`` (digital only): what ``snr_db`` means.
     :param decoder: LDPC decoder, ``auto`` (linksim's numba decoder on a CPU, Sionna's on
         CUDA), ``fast`` or ``sionna``.
+    :param implementation: the other PHY blocks, ``auto`` (linksim's fast SISO transceiver,
+        QAM, CRC, LDPC encoder and scrambling on a CPU, Sionna's blocks on CUDA), ``fast`` or
+        ``sionna``; both give the same statistics.
+    :param demapper: ``app`` (exact LLRs, default) or ``maxlog`` (digital only).
+    :param ls_error_variance: with ``csi="ls"``: ``flat`` (N0, as Sionna reports it; default)
+        or ``per_position`` (the interpolation's true error variance; fast transceiver).
     :param device: ``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:N``.
         Inputs are moved there; outputs live there.
     :param seed: ``None``: draw from Sionna's global generators. An int in [0, 2**63):
@@ -192,6 +198,9 @@ class Link(torch.nn.Module):
         csi: Literal["perfect", "ls"] = "perfect",
         snr_type: Literal["esn0", "ebn0"] = "esn0",
         decoder: Literal["auto", "fast", "sionna"] = "auto",
+        implementation: Literal["auto", "fast", "sionna"] = "auto",
+        demapper: Literal["app", "maxlog"] = "app",
+        ls_error_variance: Literal["flat", "per_position"] = "flat",
         device: str | torch.device = "auto",
         seed: int | None = None,
         ofdm: Mapping[str, Any] | OFDMParams | None = None,
@@ -205,10 +214,20 @@ class Link(torch.nn.Module):
             raise ValueError(f"decoder: must be 'auto', 'fast' or 'sionna', got {decoder!r}")
         if csi not in ("perfect", "ls"):
             raise ValueError(f"csi: must be 'perfect' or 'ls', got {csi!r}")
+        if implementation not in ("auto", "fast", "sionna"):
+            raise ValueError(f"implementation: must be 'auto', 'fast' or 'sionna', got {implementation!r}")
+        if demapper not in ("app", "maxlog"):
+            raise ValueError(f"demapper: must be 'app' or 'maxlog', got {demapper!r}")
+        if ls_error_variance not in ("flat", "per_position"):
+            raise ValueError(f"ls_error_variance: must be 'flat' or 'per_position', got {ls_error_variance!r}")
+        if ls_error_variance == "per_position" and csi != "ls":
+            raise ValueError("ls_error_variance: 'per_position' applies to csi='ls' only")
+        if ls_error_variance == "per_position" and implementation == "sionna":
+            raise ValueError("ls_error_variance: 'per_position' needs implementation 'fast' or 'auto'")
         if path == "analog":
             # digital-only options are refused rather than ignored, as unknown scenario fields are
             given = {"modulation": modulation, "code_rate": code_rate, "ldpc_iterations": ldpc_iterations,
-                     "max_block_bits": max_block_bits}
+                     "max_block_bits": max_block_bits, "demapper": None if demapper == "app" else demapper}
             for name, value in given.items():
                 if value is not None:
                     raise ValueError(f"{name}: only applies to path 'digital' (this link is analog)")
@@ -224,7 +243,12 @@ class Link(torch.nn.Module):
                              ofdm_params.cyclic_prefix_length, ofdm_params.pilot_ofdm_symbol_indices,
                              device=self.device)
         self.channel_params = _validate_channel(channel)
-        transceiver = OFDMTransceiver(self.grid, build_channel(self.channel_params, self.grid), csi)
+        on_cuda = torch.device(self.device).type == "cuda"
+        if implementation == "auto":  # as a scenario's phy.implementation: auto
+            implementation = "sionna" if on_cuda else "fast"
+        receiver = "fast" if ls_error_variance == "per_position" else implementation
+        transceiver = make_transceiver(self.grid, build_channel(self.channel_params, self.grid), csi, receiver,
+                                       ls_error_variance)
         self.link: DigitalLink | AnalogLink
         if path == "analog":
             self.link = AnalogLink(transceiver)
@@ -239,6 +263,7 @@ class Link(torch.nn.Module):
                 transceiver, modulation, self.code_rate,
                 20 if ldpc_iterations is None else int(ldpc_iterations), decoder=decoder,
                 max_block_bits=DEFAULT_MAX_BLOCK_BITS if max_block_bits is None else int(max_block_bits),
+                implementation=implementation, demapper=demapper,
             )
 
     @property

@@ -83,3 +83,25 @@ class OFDMTransceiver(torch.nn.Module):
     def slots_for(self, num_symbols: int) -> int:
         """Slots one sample of ``num_symbols`` data symbols occupies."""
         return self.grid.slots_for(num_symbols)
+
+
+def make_transceiver(grid: OFDMGrid, channel: ChannelModel, csi: CSI = "perfect", implementation: str = "sionna",
+                     ls_error_variance: str = "flat") -> torch.nn.Module:
+    """The transceiver of a link: Sionna's blocks (:class:`OFDMTransceiver`) or the
+    per-resource-element SISO path (:class:`~linksim.phy.fast_siso.FastSISOTransceiver`),
+    which share one interface and give the same statistics.
+
+    :param implementation: ``sionna`` or ``fast``.
+    :param ls_error_variance: ``flat`` (Sionna's) or ``per_position`` (``fast`` only; see
+        :data:`~linksim.phy.fast_siso.LSErrorVariance`).
+    """
+    if implementation == "fast":
+        from .fast_siso import FastSISOTransceiver
+
+        return FastSISOTransceiver(grid, channel, csi, ls_error_variance)
+    if implementation != "sionna":
+        raise ValueError(f"implementation: must be 'sionna' or 'fast', got '{implementation}'")
+    if ls_error_variance != "flat":
+        raise ValueError("ls_error_variance: 'per_position' needs implementation 'fast' "
+                         "(Sionna's interpolator reports N0 on every resource element)")
+    return OFDMTransceiver(grid, channel, csi)

@@ -25,7 +25,7 @@ from linksim.phy.digital_link import DigitalLink
 from linksim.phy.modulation import bits_per_symbol
 from linksim.phy.ofdm import OFDMGrid
 from linksim.phy.snr import noise_variance
-from linksim.phy.transceiver import OFDMTransceiver
+from linksim.phy.transceiver import make_transceiver
 from linksim.results import PointKey, PointResult
 from linksim.scenario import Scenario
 
@@ -141,15 +141,19 @@ class Simulation:
         """The (cached) link a stream with transport ``t`` takes over ``channel``."""
         key = (channel,) + t.link_key()
         if key not in self._links:
-            transceiver = OFDMTransceiver(self.grid, self.channels[channel], self.scenario.phy.csi)
+            phy = self.scenario.phy
+            implementation = phy.resolved_implementation(self.device.type)
+            # the per-position LS variance exists on the SISO path only, which is plain torch (CUDA too)
+            receiver = "fast" if phy.ls_error_variance == "per_position" else implementation
+            transceiver = make_transceiver(self.grid, self.channels[channel], phy.csi, receiver, phy.ls_error_variance)
             if t.path == "analog":
                 self._links[key] = AnalogLink(transceiver)
             else:
-                phy = self.scenario.phy
                 self._links[key] = DigitalLink(transceiver, t.modulation, t.code_rate, t.ldpc_iterations,
                                                decoder=phy.resolved_decoder(self.device.type),
                                                max_block_bits=phy.max_code_block_bits,
-                                               cn_update=phy.ldpc_cn_update, schedule=phy.ldpc_schedule)
+                                               cn_update=phy.ldpc_cn_update, schedule=phy.ldpc_schedule,
+                                               implementation=implementation, demapper=phy.demapper)
         return self._links[key]
 
     def noise(self, snr_db: float, t: Transport) -> float:

@@ -146,12 +146,38 @@ class PhySection(_Strict):
         default="boxplus-phi", description="check-node rule")
     max_code_block_bits: int = Field(default=DEFAULT_MAX_BLOCK_BITS, ge=37, le=8448,
                                      description="largest LDPC information block, CRC included [bits]")
+    implementation: Literal["auto", "sionna", "fast"] = Field(
+        default="auto", description="the blocks that carry a stream: fast (linksim's CPU kernels: a per-resource-element "
+        "SISO transceiver, QAM mapper and demapper, CRC, LDPC encoder, scrambling; the same statistics as Sionna's), "
+        "sionna (Sionna's blocks throughout), or auto (fast on CPU, sionna on CUDA)")
+    demapper: Literal["app", "maxlog"] = Field(
+        default="app", description="LLRs of the QAM demapper: app (exact a-posteriori) or maxlog (max-log approximation)")
+    ls_error_variance: Literal["flat", "per_position"] = Field(
+        default="flat", description="channel-estimation error variance the equaliser assumes with csi: ls: flat "
+        "(N0 on every resource element, as Sionna's interpolator reports it) or per_position (the true variance of "
+        "the linear interpolation at each OFDM symbol; implementation fast only)")
 
     @model_validator(mode="after")
     def _sionna_rules(self) -> "PhySection":
         if self.decoder == "sionna" and self.ldpc_cn_update == "normalized-minsum":
             raise ValueError("ldpc_cn_update: normalized-minsum needs decoder: fast (Sionna's decoder has no such rule)")
         return self
+
+    @model_validator(mode="after")
+    def _ls_error_variance(self) -> "PhySection":
+        if self.ls_error_variance == "per_position":
+            if self.csi != "ls":
+                raise ValueError("ls_error_variance: 'per_position' applies to csi: ls only")
+            if self.implementation == "sionna":
+                raise ValueError("ls_error_variance: 'per_position' needs implementation: fast or auto "
+                                 "(Sionna's interpolator reports N0 on every resource element)")
+        return self
+
+    def resolved_implementation(self, device_type: str) -> str:
+        """``auto`` -> ``fast`` on a CPU, ``sionna`` on CUDA."""
+        if self.implementation != "auto":
+            return self.implementation
+        return "sionna" if device_type == "cuda" else "fast"
 
     def resolved_decoder(self, device_type: str) -> str:
         """``auto`` -> ``fast`` on a CPU, ``sionna`` on CUDA (where Sionna's decoder runs on the GPU)."""
