@@ -8,7 +8,9 @@ change of load on the machine hits all of them alike; min and median over the
 rounds are reported, and Mbit/s = information bits (LDPC: k, CRC: payload bits)
 per second of the min.  Sionna runs with one torch thread (on a loaded 2-core
 machine more threads are slower, at random); the fast kernels run with one
-numba thread and with all of them.  The outputs are compared bit for bit once.
+numba thread and with all of them, and the encoder also into a reused output
+buffer (``out=``: a fresh buffer above glibc's 32 MiB mmap threshold is
+page-faulted in on every call).  The outputs are compared bit for bit once.
 
     python benchmarks/ldpc_encoder.py                     # batches 512 and 4096, ~1 min
     python benchmarks/ldpc_encoder.py --batches 512 --rounds 3
@@ -62,11 +64,13 @@ def bench(batch: int, rounds: int, seed: int = 0) -> None:
     payload = torch.randint(0, 2, (batch, K_PAYLOAD), generator=gen).to(torch.float32)
     u = crc_enc(payload)  # [batch, K]
     nt = numba.config.NUMBA_NUM_THREADS
+    cw_buf = torch.empty(batch, N)  # a reused output buffer (no page faults)
 
     # name -> (function, input, info bits per call, group for the equality check)
     groups = {
         "LDPC encode": [("sionna", enc, u), ("fast, 1 thread", _with_numba_threads(fenc, 1), u),
-                        (f"fast, {nt} threads", _with_numba_threads(fenc, nt), u)],
+                        (f"fast, {nt} threads", _with_numba_threads(fenc, nt), u),
+                        ("fast, 1 th., out=", _with_numba_threads(lambda x: fenc(x, out=cw_buf), 1), u)],
         "CRC24B encode": [("sionna", crc_enc, payload),
                           ("fast, 1 thread", _with_numba_threads(fcrc.encode, 1), payload),
                           (f"fast, {nt} threads", _with_numba_threads(fcrc.encode, nt), payload)],

@@ -225,20 +225,32 @@ class FastCRC:
         return max(1, min(n_rows, 4 * numba.get_num_threads()))
 
     # ------------------------------------------------------------------ encode
-    def encode(self, bits: torch.Tensor) -> torch.Tensor:
+    def encode(self, bits: torch.Tensor, out: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Append the CRC.
 
         :param bits: ``[..., k]`` 0/1 tensor.
-        :output x_crc: ``[..., k + crc_length]`` `torch.float32`.
+        :param out: optional C-contiguous CPU `torch.float32` tensor
+            ``[..., k + crc_length]`` to write into (a reused buffer avoids the
+            page faults of a fresh large allocation).  Only for CPU ``bits``.
+        :output x_crc: ``[..., k + crc_length]`` `torch.float32` (``out`` if given).
         """
         if not isinstance(bits, torch.Tensor) or bits.dim() < 1:
             raise ValueError("bits must be a torch.Tensor of shape [..., k].")
         k = int(bits.shape[-1])
         self._check_k(k, "bits", bits.shape)
         x = _kernel_input(bits, k, "bits")
-        out = torch.empty((x.shape[0], k + self._crc_len), dtype=torch.float32)
-        self._encode_into(x, out.numpy())
-        return out.reshape(tuple(bits.shape[:-1]) + (k + self._crc_len,)).to(bits.device)
+        shape = tuple(bits.shape[:-1]) + (k + self._crc_len,)
+        if out is not None:
+            if (not isinstance(out, torch.Tensor) or out.dtype != torch.float32
+                    or out.device.type != "cpu" or bits.device.type != "cpu"
+                    or tuple(out.shape) != shape or not out.is_contiguous()):
+                raise ValueError(f"out must be a contiguous CPU float32 tensor of shape {shape} "
+                                 "(and bits on the CPU).")
+            self._encode_into(x, out.view(-1, k + self._crc_len).numpy())
+            return out
+        x_crc = torch.empty((x.shape[0], k + self._crc_len), dtype=torch.float32)
+        self._encode_into(x, x_crc.numpy())
+        return x_crc.reshape(shape).to(bits.device)
 
     def encode_numpy(self, bits: np.ndarray) -> np.ndarray:
         """Append the CRC to the rows of a NumPy array.

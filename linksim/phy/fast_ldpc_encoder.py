@@ -32,7 +32,7 @@ in parallel over chunks of codewords (``numba.prange``;
 
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import numba
 import numpy as np
@@ -214,6 +214,15 @@ def _circulant_blocks(ind: np.ndarray, n_rows: int, n_cols: int, z: int,
     return [(int(b // (n_cols // z)), int(b % (n_cols // z)), int(s)) for b, s in zip(blk, sh)]
 
 
+def _check_out(out, shape: tuple, device: torch.device) -> None:
+    """``out`` must be a C-contiguous CPU float32 tensor of ``shape`` (and the
+    input on the CPU too, as the result is written in place)."""
+    if (not isinstance(out, torch.Tensor) or out.dtype != torch.float32 or out.device.type != "cpu"
+            or device.type != "cpu" or tuple(out.shape) != tuple(shape) or not out.is_contiguous()):
+        raise ValueError(f"out must be a contiguous CPU float32 tensor of shape {tuple(shape)} "
+                         "(and bits on the CPU).")
+
+
 class FastLDPC5GEncoder:
     """Fast CPU encoder for Sionna's 5G NR LDPC codes (see module docstring).
 
@@ -352,11 +361,16 @@ class FastLDPC5GEncoder:
         return 4 + self._m_ext
 
     # ------------------------------------------------------------------- encode
-    def __call__(self, bits: torch.Tensor) -> torch.Tensor:
+    def __call__(self, bits: torch.Tensor, out: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Encode.
 
         :param bits: ``[..., k]`` 0/1 tensor.
-        :output cw: ``[..., n]`` `torch.float32` codeword bits.
+        :param out: optional C-contiguous CPU `torch.float32` tensor ``[..., n]``
+            (same leading shape as ``bits``) to write the codewords into, e.g.
+            a reused buffer: a fresh one above glibc's mmap threshold (32 MiB,
+            batch >= ~2400 here) costs page faults on every call.  Only for
+            CPU ``bits``.
+        :output cw: ``[..., n]`` `torch.float32` codeword bits (``out`` if given).
         """
         if not isinstance(bits, torch.Tensor):
             raise ValueError("bits must be a torch.Tensor.")
@@ -378,9 +392,13 @@ class FastLDPC5GEncoder:
                 raise ValueError("bits must contain only 0 and 1.")
             x = x.to(torch.uint8)
         x = x.contiguous()
-        out = torch.empty((x.shape[0], self._n), dtype=torch.float32)
-        self._run(x.numpy(), out.numpy(), self._plan)
-        return out.reshape(lead + (self._n,)).to(device)
+        if out is not None:
+            _check_out(out, lead + (self._n,), device)
+            self._run(x.numpy(), out.view(-1, self._n).numpy(), self._plan)
+            return out
+        cw = torch.empty((x.shape[0], self._n), dtype=torch.float32)
+        self._run(x.numpy(), cw.numpy(), self._plan)
+        return cw.reshape(lead + (self._n,)).to(device)
 
     def encode_numpy(self, bits: np.ndarray) -> np.ndarray:
         """Encode a NumPy array.

@@ -109,3 +109,13 @@ def test_errors():
         FastCRC("CRC99")
     # a CRCEncoder built for a fixed k fixes k
     assert FastCRC(CRCEncoder("CRC24B", k=50)).k == 50
+
+
+def test_out_buffer():
+    fast = FastCRC24B()
+    u = _bits((4, 2, 50), seed=3)
+    buf = torch.full((4, 2, 74), 7.0)
+    assert fast.encode(u, out=buf) is buf
+    assert torch.equal(buf, fast.encode(u))
+    with pytest.raises(ValueError, match="out must be"):
+        fast.encode(u, out=torch.zeros(8, 74))

@@ -180,3 +180,17 @@ def test_circulant_decomposition_rejects_non_quasi_cyclic_tables():
     ind[0, 0] = (ind[0, 0] + 1) % enc.k_ldpc  # move one edge: no longer circulant
     with pytest.raises(ValueError, match="circulant"):
         _circulant_blocks(ind, 4 * z, enc.k_ldpc, z, "A")
+
+
+def test_out_buffer():
+    k, n, m = 1728, 3456, 4
+    _, fast = _encoders(k, n, m)
+    u = _bits((2, 3, k), seed=21)
+    buf = torch.full((2, 3, n), 7.0)
+    res = fast(u, out=buf)
+    assert res is buf
+    assert torch.equal(buf, fast(u))
+    for bad in (torch.zeros(6, n), torch.zeros(2, 3, n, dtype=torch.float64),
+                torch.zeros(2, n, 3).transpose(1, 2)):
+        with pytest.raises(ValueError, match="out must be"):
+            fast(u, out=bad)
