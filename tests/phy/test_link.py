@@ -192,7 +192,8 @@ def test_numpy_lengths_and_variable_payloads():
 
 
 def test_analog_numpy_input():
-    link = Link("rayleigh", path="analog", seed=12)
+    # AWGN: with fading, any seed gives some sample a deep fade (|h|^2 < 1e-3 once in a thousand)
+    link = Link("awgn", path="analog", seed=12)
     x = np.random.default_rng(0).standard_normal((2, 3, 10, 10))[:, :, ::2, ::2]  # float64, non-contiguous
     out = link(x, snr_db=np.float32(40.0))
     assert isinstance(out.values, torch.Tensor) and out.values.dtype == torch.float64
