@@ -211,17 +211,26 @@ def _demap_chunk(yri, no, scalar_no, flip, has_flip, bit_dim, dlev, ndim, i1, i0
                 r1 = eb[i1[j, h], :ns]
                 r0 = eb[i0[j, h], :ns]
                 for s in range(ns):
-                    w1 = m1[s] >= m0[s]
-                    e = (r0[s] - m0[s]) if w1 else (r1[s] - m1[s])
+                    x1 = m1[s]
+                    x0 = m0[s]
+                    e0 = r0[s] - x0
+                    e1 = r1[s] - x1
+                    e = e0 if x1 >= x0 else e1
                     al[s] += _exp32(max(e, _EXP_FLOOR))
             for s in range(ns):
-                w1 = m1[s] >= m0[s]
-                ratio = a1[s] / al[s] if w1 else al[s] / a0[s]
-                far = (m1[s] - m0[s]) + _log32(ratio)
-                near = _log32(a1[s] / a0[s])
                 # symbols within the gap keep the shared form, so that every
                 # symbol's LLR is independent of the other symbols of its chunk
-                ob[s] = far if abs(m1[s] - m0[s]) > _SHARED_GAP else near
+                # (one division and one log either way: select, then compute)
+                # (unconditional loads, then selects: this loop must vectorise)
+                x1 = a1[s]
+                x0 = a0[s]
+                xl = al[s]
+                dm = m1[s] - m0[s]
+                far = abs(dm) > _SHARED_GAP
+                w1 = dm >= zero
+                num = (x1 if w1 else xl) if far else x1
+                den = (xl if w1 else x0) if far else x0
+                ob[s] = (dm if far else zero) + _log32(num / den)
     if has_flip:
         # fused descrambling: negate where flip is set (contiguous pass)
         ob = out[lo * m: hi * m]
