@@ -356,17 +356,26 @@ def _as_cpu(x: torch.Tensor, name: str) -> torch.Tensor:
     if x.device.type != "cpu":
         raise ValueError(f"FastQAM: {name} is on {x.device}; FastQAM is CPU-only "
                          "(use Sionna's Mapper/Demapper for accelerator tensors)")
-    return x.detach()
+    return x.detach() if x.requires_grad else x
+
+
+def _flat_numpy(x: torch.Tensor, dtype: torch.dtype) -> np.ndarray:
+    """x as a flat C-contiguous numpy array of `dtype` (no copy when it already is)."""
+    if x.dtype != dtype:
+        x = x.to(dtype)
+    if not x.is_contiguous():
+        x = x.contiguous()
+    return x.numpy().reshape(-1)
 
 
 def _work_items(n: int, per_item: int) -> int:
     """Number of parallel work items: 1 (serial kernel) for one thread or
     small inputs, else a few per thread for load balance."""
-    threads = numba.get_num_threads()
     items = (n + per_item - 1) // per_item
-    if threads <= 1 or items <= 1:
+    if items <= 1:
         return 1
-    return min(items, 4 * threads)
+    threads = numba.get_num_threads()
+    return 1 if threads <= 1 else min(items, 4 * threads)
 
 
 # ---------------------------------------------------------------------------
@@ -500,7 +509,7 @@ class FastQAM:
             bits = bits.view(torch.uint8)
         elif bits.dtype in (torch.float16, torch.bfloat16):
             bits = bits.to(torch.float32)
-        flat = bits.contiguous().reshape(-1).numpy()
+        flat = _flat_numpy(bits, bits.dtype)
         n = flat.shape[0] // m
         out = np.empty(n, np.complex64)
         if n:
@@ -559,6 +568,8 @@ class FastQAM:
         """
         if method not in _METHODS:
             raise ValueError(f"FastQAM.demap: method must be 'app' or 'maxlog', got {method!r}")
+        # (the conversions below are skipped for the usual inputs: a call on a
+        # few hundred symbols is dominated by them otherwise)
         if not isinstance(y, torch.Tensor):
             y = torch.as_tensor(y)
         y = _as_cpu(y, "y")
@@ -567,27 +578,34 @@ class FastQAM:
         if y.dim() == 0:
             raise ValueError("FastQAM.demap: y must have at least one dimension")
         m = self._m
-        out_shape = tuple(y.shape[:-1]) + (y.shape[-1] * m,)
-        y = y.to(torch.complex64).resolve_conj().contiguous()
-        nsym = y.numel()
-        yri = torch.view_as_real(y).reshape(nsym, 2).numpy()
+        y_shape = tuple(y.shape)
+        out_shape = y_shape[:-1] + (y_shape[-1] * m,)
+        if y.is_conj():
+            y = y.resolve_conj()
+        y_np = _flat_numpy(y, torch.complex64)
+        nsym = y_np.shape[0]
+        yri = y_np.view(np.float32).reshape(nsym, 2)
 
+        if not isinstance(no, torch.Tensor) and np.ndim(no) > 0:
+            no = torch.as_tensor(no)  # e.g. a numpy array
         if isinstance(no, torch.Tensor):
             no_t = _as_cpu(no, "no")
             if no_t.is_complex():
                 raise TypeError("FastQAM.demap: no must be real")
+            scalar_no = no_t.numel() == 1
+            if scalar_no:
+                no_np = np.full(1, float(no_t), np.float32)
+            else:
+                if tuple(no_t.shape) != y_shape:
+                    try:
+                        no_t = torch.broadcast_to(no_t, y_shape)
+                    except RuntimeError:
+                        raise ValueError(f"FastQAM.demap: no of shape {tuple(no.shape)} is not "
+                                         f"broadcastable to y's shape {y_shape}") from None
+                no_np = _flat_numpy(no_t, torch.float32)
         else:
-            no_t = torch.tensor(float(no))
-        scalar_no = no_t.numel() == 1
-        if scalar_no:
-            no_np = no_t.reshape(1).to(torch.float32).numpy()
-        else:
-            try:
-                no_b = torch.broadcast_to(no_t, y.shape)
-            except RuntimeError:
-                raise ValueError(f"FastQAM.demap: no of shape {tuple(no_t.shape)} is not "
-                                 f"broadcastable to y's shape {tuple(y.shape)}") from None
-            no_np = no_b.to(torch.float32).contiguous().reshape(-1).numpy()
+            scalar_no = True
+            no_np = np.full(1, float(no), np.float32)
 
         if flip is None:
             has_flip, flip_np = False, self._no_flip
@@ -597,13 +615,17 @@ class FastQAM:
             flip = _as_cpu(flip, "flip")
             if flip.is_floating_point() or flip.is_complex():
                 raise TypeError(f"FastQAM.demap: flip must be bool or integer, got {flip.dtype}")
-            try:
-                flip = torch.broadcast_to(flip, out_shape)
-            except RuntimeError:
-                raise ValueError(f"FastQAM.demap: flip of shape {tuple(flip.shape)} is not "
-                                 f"broadcastable to the output shape {out_shape}") from None
-            flip = flip.view(torch.uint8) if flip.dtype == torch.bool else flip.ne(0).view(torch.uint8)
-            has_flip, flip_np = True, flip.contiguous().reshape(-1).numpy()
+            if tuple(flip.shape) != out_shape:
+                try:
+                    flip = torch.broadcast_to(flip, out_shape)
+                except RuntimeError:
+                    raise ValueError(f"FastQAM.demap: flip of shape {tuple(flip.shape)} is not "
+                                     f"broadcastable to the output shape {out_shape}") from None
+            if flip.dtype == torch.bool:
+                flip = flip.view(torch.uint8)
+            elif flip.dtype != torch.uint8:
+                flip = flip.ne(0).view(torch.uint8)
+            has_flip, flip_np = True, _flat_numpy(flip, torch.uint8)
 
         out = np.empty(nsym * m, np.float32)
         if nsym:

@@ -263,7 +263,9 @@ def test_app_broadcast_no_and_rank3():
     a = q.demap(y, torch.tensor(0.1, dtype=torch.float64))
     b = q.demap(y, 0.1)
     c = q.demap(y, torch.full(y.shape, 0.1))
-    assert torch.equal(a, b) and torch.equal(b, c)
+    d = q.demap(y, np.full((3, 50), 0.1, np.float32))  # numpy, broadcast over the batch
+    e = q.demap(y.clone().requires_grad_(True), torch.full((50,), 0.1, requires_grad=True))
+    assert torch.equal(a, b) and torch.equal(b, c) and torch.equal(c, d) and torch.equal(d, e)
     with pytest.raises(ValueError, match="broadcastable"):
         q.demap(y, torch.ones(7))
     with pytest.raises(TypeError, match="complex"):
