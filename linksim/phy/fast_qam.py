@@ -108,15 +108,15 @@ class NotSeparableError(ValueError):
 # Kernels
 # ---------------------------------------------------------------------------
 @njit(cache=True, nogil=True, error_model="numpy")
-def _demap_chunk(yri, no, scalar_no, flip, has_flip, bit_dim, dlev, ndim, i1, i0, lv1, lv0,
-                 method, lo, hi, out, sc, eb, ev):
+def _demap_chunk(yri, no, scalar_no, flip, has_flip, bit_dim, dlev, ndim, i1, i0, method,
+                 lo, hi, out, sc, eb, ev):
     """LLRs of symbols lo..hi-1 into out[lo*m : hi*m] (see FastQAM.demap).
 
     yri: float32 [N, 2] (re, im); no: float32 [N] or [1] (scalar_no);
     flip: uint8 [N*m] or a dummy (has_flip False); bit_dim: int64 [m] (0: I,
     1: Q); dlev: float32 [2, P] PAM levels of the dimensions, of which the
     first ndim carry bits; i1 / i0: int64 [m, H] indices into dlev[bit_dim[j]]
-    of the levels whose label has bit j = 1 / 0, lv1 / lv0: their values.
+    of the levels whose label has bit j = 1 / 0.
     sc: float32 scratch [8, >= hi - lo]; eb, ev: float32 scratch [P, >= hi - lo]
     (exponents and shared exponentials of one dimension, level by level).
     All inner loops run over the symbols of the chunk, so LLVM vectorises
@@ -126,13 +126,15 @@ def _demap_chunk(yri, no, scalar_no, flip, has_flip, bit_dim, dlev, ndim, i1, i0
     levels of the dimension, E_a = exp(e_a - M) is computed once per level
     and shared by the k bits of the dimension: LLR = log(sum_1 E / sum_0 E).
     That is exact unless the set not containing the maximum lies more than
-    _SHARED_GAP below it (its terms would leave float32's range); chunks where
-    that happens for a bit recompute that set's sum relative to its own
-    maximum m_l: LLR = (m1 - m0) + log(a1 / a0), a_b = sum_b exp(e - m_b).
+    _SHARED_GAP below it (its terms would leave float32's range).  Symbols
+    where that happens for a bit (|m1 - m0| > _SHARED_GAP, m_b the maximum
+    of set b) get that set's sum relative to its own maximum instead:
+    LLR = (m1 - m0) + log(a1 / a0), a_b = sum_b exp(e - m_b); the loop doing
+    so runs only in chunks that contain such a symbol.
     """
     ns = hi - lo
     m = bit_dim.shape[0]
-    nh = lv1.shape[1]
+    nh = i1.shape[1]
     npl = dlev.shape[1]
     yi = sc[0, :ns]
     yq = sc[1, :ns]
@@ -250,8 +252,8 @@ def _demap_chunk(yri, no, scalar_no, flip, has_flip, bit_dim, dlev, ndim, i1, i0
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _demap_range(yri, no, scalar_no, flip, has_flip, bit_dim, dlev, ndim, i1, i0, lv1, lv0,
-                 method, c_lo, c_hi, nsym, out):
+def _demap_range(yri, no, scalar_no, flip, has_flip, bit_dim, dlev, ndim, i1, i0, method,
+                 c_lo, c_hi, nsym, out):
     """Chunks c_lo..c_hi-1 (of _CHUNK symbols) with one set of scratch arrays."""
     sc = np.empty((8, _CHUNK), np.float32)
     eb = np.empty((dlev.shape[1], _CHUNK), np.float32)
@@ -259,22 +261,22 @@ def _demap_range(yri, no, scalar_no, flip, has_flip, bit_dim, dlev, ndim, i1, i0
     for c in range(c_lo, c_hi):
         lo = c * _CHUNK
         hi = min(lo + _CHUNK, nsym)
-        _demap_chunk(yri, no, scalar_no, flip, has_flip, bit_dim, dlev, ndim, i1, i0, lv1, lv0,
-                     method, lo, hi, out, sc, eb, ev)
+        _demap_chunk(yri, no, scalar_no, flip, has_flip, bit_dim, dlev, ndim, i1, i0, method,
+                     lo, hi, out, sc, eb, ev)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _demap_serial(yri, no, scalar_no, flip, has_flip, bit_dim, dlev, ndim, i1, i0, lv1, lv0,
-                  method, out):
+def _demap_serial(yri, no, scalar_no, flip, has_flip, bit_dim, dlev, ndim, i1, i0, method,
+                  out):
     nsym = yri.shape[0]
     nchunks = (nsym + _CHUNK - 1) // _CHUNK
-    _demap_range(yri, no, scalar_no, flip, has_flip, bit_dim, dlev, ndim, i1, i0, lv1, lv0,
-                 method, 0, nchunks, nsym, out)
+    _demap_range(yri, no, scalar_no, flip, has_flip, bit_dim, dlev, ndim, i1, i0, method, 0,
+                 nchunks, nsym, out)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
-def _demap_parallel(yri, no, scalar_no, flip, has_flip, bit_dim, dlev, ndim, i1, i0, lv1, lv0,
-                    method, nwork, out):
+def _demap_parallel(yri, no, scalar_no, flip, has_flip, bit_dim, dlev, ndim, i1, i0, method,
+                    nwork, out):
     """prange over nwork contiguous runs of chunks (a few per thread)."""
     nsym = yri.shape[0]
     nchunks = (nsym + _CHUNK - 1) // _CHUNK
@@ -282,8 +284,8 @@ def _demap_parallel(yri, no, scalar_no, flip, has_flip, bit_dim, dlev, ndim, i1,
         c_lo = (nchunks * w) // nwork
         c_hi = (nchunks * (w + 1)) // nwork
         if c_hi > c_lo:
-            _demap_range(yri, no, scalar_no, flip, has_flip, bit_dim, dlev, ndim, i1, i0, lv1,
-                         lv0, method, c_lo, c_hi, nsym, out)
+            _demap_range(yri, no, scalar_no, flip, has_flip, bit_dim, dlev, ndim, i1, i0, method,
+                         c_lo, c_hi, nsym, out)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -454,15 +456,11 @@ class FastQAM:
             bit = (sub >> (half[0] - 1 - t)) & 1
             i1[j] = np.flatnonzero(bit == 1)
             i0[j] = np.flatnonzero(bit == 0)
-        lv1 = np.ascontiguousarray(np.take_along_axis(dlev[bit_dim], i1, axis=1))
-        lv0 = np.ascontiguousarray(np.take_along_axis(dlev[bit_dim], i0, axis=1))
         self._m = m
         self._points = pts
         self._bit_dim = bit_dim
         self._dim_bits = dim_bits
         self._levels = levels
-        self._lv1 = lv1
-        self._lv0 = lv0
         self._i1 = i1
         self._i0 = i0
         self._dlev = dlev
@@ -644,13 +642,12 @@ class FastQAM:
         out = np.empty(nsym * m, np.float32)
         if nsym:
             meth = _METHODS[method]
-            if self._lv1.shape[1] == 1:
+            if self._i1.shape[1] == 1:
                 # one level per set (BPSK, QPSK): the APP LLR is exactly the
                 # difference of the two exponents, i.e. the max-log formula
                 meth = _METHODS["maxlog"]
             work = _work_items(nsym, _CHUNK)
-            tables = (self._bit_dim, self._dlev, self._ndim, self._i1, self._i0, self._lv1,
-                      self._lv0, meth)
+            tables = (self._bit_dim, self._dlev, self._ndim, self._i1, self._i0, meth)
             if work == 1:
                 _demap_serial(yri, no_np, scalar_no, flip_np, has_flip, *tables, out)
             else:
