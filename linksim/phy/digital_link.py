@@ -152,7 +152,6 @@ class DigitalLink(torch.nn.Module):
             self._crc_decoder = CRCDecoder(self._crc_encoder, device=dev)
         self._codes: dict[tuple[int, int], tuple[Any, Any]] = {}
         self._scramblers: dict[int, TB5GScrambler] = {}
-        self._sequences: dict[int, torch.Tensor] = {}
 
     # -- planning ---------------------------------------------------------------------
     def plan(self, payload_bits: int) -> DigitalLinkPlan:
@@ -261,11 +260,14 @@ class DigitalLink(torch.nn.Module):
             lengths = torch.full((batch,), length, dtype=torch.int64, device=dev)
         else:
             lengths = lengths.to(device=dev, dtype=torch.int64).clamp(0, length)
-        pos = torch.arange(length, device=dev)
-        valid = pos[None, :] < lengths[:, None]
-        errors = (bits != bits_hat) & valid
-        filled = torch.nn.functional.pad(errors, (0, lay.filler_bits)).reshape(batch, lay.num_blocks, -1)
-        block_errors = filled.any(dim=-1).sum(dim=-1)
+        errors = bits != bits_hat
+        if bool((lengths < length).any()):
+            errors &= torch.arange(length, device=dev)[None, :] < lengths[:, None]
+        if lay.filler_bits:
+            errors_in_blocks = torch.nn.functional.pad(errors, (0, lay.filler_bits))
+        else:
+            errors_in_blocks = errors
+        block_errors = errors_in_blocks.reshape(batch, lay.num_blocks, -1).any(dim=-1).sum(dim=-1)
         num_blocks = torch.div(lengths + lay.block_payload_bits - 1, lay.block_payload_bits, rounding_mode="floor")
         # one plan per distinct length (a batch usually has one or a few), not one per sample
         distinct, which = torch.unique(lengths, return_inverse=True)
@@ -306,11 +308,8 @@ class DigitalLink(torch.nn.Module):
     def _sequence(self, num_slots: int) -> torch.Tensor:
         """``[num_slots * data bits per slot]`` bool: the scrambling sequence of
         :meth:`_scrambler` (XOR with it scrambles bits; flipping LLRs where it is 1 descrambles)."""
-        if num_slots not in self._sequences:
-            per_slot_bits = self.transceiver.grid.data_symbols_per_slot * self.bits_per_symbol
-            zeros = torch.zeros(1, num_slots, per_slot_bits, device=self.transceiver.grid.device)
-            self._sequences[num_slots] = self._scrambler(num_slots)(zeros).reshape(-1).to(torch.bool)
-        return self._sequences[num_slots]
+        per_slot_bits = self.transceiver.grid.data_symbols_per_slot * self.bits_per_symbol
+        return _scrambling_sequence(self.n_id, num_slots, per_slot_bits, str(self.transceiver.grid.device or "cpu"))
 
     def _scrambler(self, num_slots: int) -> TB5GScrambler:
         if num_slots not in self._scramblers:
@@ -319,6 +318,17 @@ class DigitalLink(torch.nn.Module):
                 n_rnti=rnti, n_id=[self.n_id] * num_slots, binary=True, device=self.transceiver.grid.device
             )
         return self._scramblers[num_slots]
+
+
+@lru_cache(maxsize=64)
+def _scrambling_sequence(n_id: int, num_slots: int, per_slot_bits: int, device: str) -> torch.Tensor:
+    """The bits ``TB5GScrambler`` XORs into ``num_slots`` slots (``n_rnti`` = slot index):
+    Gold sequences take Sionna ~30 ms per slot count to generate, and every link of a run
+    with the same grid and modulation shares them."""
+    rnti = [s % 65536 for s in range(num_slots)]
+    scrambler = TB5GScrambler(n_rnti=rnti, n_id=[n_id] * num_slots, binary=True, device=device)
+    zeros = torch.zeros(1, num_slots, per_slot_bits, device=device)
+    return scrambler(zeros).reshape(-1).to(torch.bool)
 
 
 @lru_cache(maxsize=4096)
