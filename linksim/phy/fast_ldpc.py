@@ -257,13 +257,16 @@ def _log32(y):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _phi_inplace_fast(buf):
-    """Like _phi_inplace (same clipping and formula) with float32 exp/log that
-    are a few ulp off (used by the layered schedule, which is not meant to
-    reproduce Sionna bit for bit)."""
+    """Like _phi_inplace (same clipping) with float32 exp/log that are a few ulp
+    off (used by the layered schedule, which is not meant to reproduce Sionna
+    bit for bit), and one log of the ratio instead of a difference of two logs:
+    a third less work, and more accurate where phi is small (the difference of
+    two logs near 16.6 cancels to a multiple of their ulp, 1.9e-6, while
+    phi(16.6) = 1.2e-7). The clipping keeps e - 1 >= 2**-23 > 0."""
     for i in range(buf.shape[0]):
         x = min(max(buf[i], _PHI_LO), _PHI_HI)
         e = _exp32(x)
-        buf[i] = _log32(e + np.float32(1.0)) - _log32(e - np.float32(1.0))
+        buf[i] = _log32((e + np.float32(1.0)) / (e - np.float32(1.0)))
 
 
 # ---------------------------------------------------------------------------
