@@ -12,7 +12,8 @@ fingerprint covers, for one point (see docs/running.md, "What determines a point
   :func:`~linksim.codecs.base.input_path` names (weights, adapters), the file list, sizes
   and modification times of the folders it names (local model folders, the data folder
   of ``folder:``, ``mnist:`` and any source with ``folder_argument``);
-- where it runs: the resolved device type and LDPC decoder (``phy.decoder: auto``);
+- where it runs: the resolved device type, LDPC decoder (``phy.decoder: auto``) and
+  implementation (``phy.implementation: auto``);
 - the code: the versions of linksim (of a development install: its git state), torch,
   Sionna and numba, and, for every plugin component (codec type, channel model, data
   source, metric), its distribution's version and the SHA-256 of its package.
@@ -198,6 +199,7 @@ def point_inputs(sim: "Simulation", key: PointKey) -> dict[str, Any]:
         "versions": run["versions"],
     }
     parts["phy"]["resolved_decoder"] = sc.phy.resolved_decoder(device)
+    parts["phy"]["resolved_implementation"] = sc.phy.resolved_implementation(device)
     files = {**run["files"], **run["codec_files"][i]}
     if not run["learned"]:
         files = {k: v for k, v in files.items() if not k.startswith("metric_models.")}

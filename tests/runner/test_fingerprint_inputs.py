@@ -98,6 +98,8 @@ def test_the_resolved_device_and_ldpc_decoder_are_in_the_fingerprint():
     parts, cuda_parts = sim.fingerprint_parts(key), on_cuda.fingerprint_parts(key)
     assert (parts["device"], parts["phy.resolved_decoder"]) == ("cpu", "fast")
     assert (cuda_parts["device"], cuda_parts["phy.resolved_decoder"]) == ("cuda", "sionna")
+    # phy.implementation: auto resolves as the decoder does, and a point keeps what it ran on
+    assert (parts["phy.resolved_implementation"], cuda_parts["phy.resolved_implementation"]) == ("fast", "sionna")
 
 
 def _hsc(weights: str) -> dict:
