@@ -7,7 +7,8 @@
   :func:`t_interval`.
 
 Every function returns plain Python floats; an interval that cannot be computed
-is ``(nan, nan)`` so that it becomes an empty CI cell in the CSV.
+is ``(nan, nan)`` so that it becomes an empty CI cell in the CSV. ``scipy.stats`` (most
+of a second to import) is imported by the first interval computed, not with this module.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import math
 from numbers import Integral
 
 import numpy as np
-from scipy import stats
 
 __all__ = ["clopper_pearson", "wilson", "t_interval"]
 
@@ -56,6 +56,8 @@ def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, fl
     k, n = _check_counts(k, n)
     if n == 0:
         return (math.nan, math.nan)
+    from scipy import stats
+
     alpha = 1.0 - confidence
     low = 0.0 if k == 0 else float(stats.beta.ppf(alpha / 2.0, k, n - k + 1))
     high = 1.0 if k == n else float(stats.beta.ppf(1.0 - alpha / 2.0, k + 1, n - k))
@@ -77,6 +79,8 @@ def wilson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     k, n = _check_counts(k, n)
     if n == 0:
         return (math.nan, math.nan)
+    from scipy import stats
+
     z = float(stats.norm.ppf(0.5 + confidence / 2.0))
     p = k / n
     z2 = z * z
@@ -115,5 +119,7 @@ def t_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, flo
     sem = float(v.std(ddof=1)) / math.sqrt(v.size)
     if sem == 0.0:
         return (mean, mean, mean)
+    from scipy import stats
+
     tq = float(stats.t.ppf(0.5 + confidence / 2.0, df=v.size - 1))
     return (mean, mean - tq * sem, mean + tq * sem)
