@@ -10,7 +10,8 @@ Part 2 times the output writing of a finished run, in this process, after the im
 has already paid (the runner, hence torch, Sionna and matplotlib): every point journaled
 into ``results.h5.journal/`` as the sweep does when a point finishes, the consolidation into
 ``results.h5``, reading the points back, then :func:`linksim.runner.outputs.write_outputs`
-(results.csv, plots/, samples/), into a fresh folder each repetition. The run's points are
+(results.csv, plots/, samples/), into a fresh folder each repetition. "after the sweep" is
+what a run spends once its last point is simulated (consolidate, read back, write_outputs). The run's points are
 read from ``--run-dir`` (a finished run of the scenario); without it the scenario is run
 first into a temporary folder (about a minute for the quickstart).
 
@@ -64,8 +65,9 @@ def time_commands(commands: dict[str, list[str]], rounds: int) -> dict[str, tupl
     return out
 
 
-def time_outputs(scenario: Path, run_dir: Path, repeats: int) -> dict[str, list[float]]:
-    """Wall time [s] of each phase of the output writing of ``run_dir``'s points, ``repeats`` times."""
+def time_outputs(scenario: Path, run_dir: Path, repeats: int) -> dict[str, tuple[list[float], list[float]]]:
+    """``phase -> (wall times [s], CPU times [s])`` of the output writing of ``run_dir``'s points,
+    ``repeats`` times."""
     import linksim.runner  # noqa: F401 - what a run has imported before it writes anything
     from linksim.data import load_dataset
     from linksim.results import ResultStore
@@ -78,27 +80,29 @@ def time_outputs(scenario: Path, run_dir: Path, repeats: int) -> dict[str, list[
     results = ResultStore(run_dir / "results.h5").read_all()
     if not results:
         raise SystemExit(f"{run_dir}/results.h5 holds no finished point")
-    phases: dict[str, list[float]] = {"journal (every point)": [], "consolidate": [], "read back": [],
-                                      "write_outputs": [], "total": []}
+    names = ("journal (every point)", "consolidate", "read back", "write_outputs", "after the sweep", "total")
+    phases: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in names}
     for _ in range(repeats):
         out = Path(tempfile.mkdtemp(prefix="linksim-bench-"))
         try:
             store = ResultStore(out / "results.h5")
             store.initialise("name: bench\n", {"linksim": "bench"})
-            t0 = time.perf_counter()
+            marks = [(time.perf_counter(), time.process_time())]
             for r in results:
                 store.write(r)
-            t1 = time.perf_counter()
+            marks.append((time.perf_counter(), time.process_time()))
             store.consolidate()
-            t2 = time.perf_counter()
+            marks.append((time.perf_counter(), time.process_time()))
             back = store.read_all()
-            t3 = time.perf_counter()
+            marks.append((time.perf_counter(), time.process_time()))
             write_outputs(sc, dataset, back, out)
-            t4 = time.perf_counter()
+            marks.append((time.perf_counter(), time.process_time()))
         finally:
             shutil.rmtree(out, ignore_errors=True)
-        for name, dt in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)):
-            phases[name].append(dt)
+        spans = [(i, i + 1) for i in range(4)] + [(1, 4), (0, 4)]  # the sweep journals as points finish
+        for name, (a, b) in zip(names, spans):
+            phases[name][0].append(marks[b][0] - marks[a][0])
+            phases[name][1].append(marks[b][1] - marks[a][1])
     return phases
 
 
@@ -132,8 +136,9 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
-        for name, times in phases.items():
-            print(f"outputs: {name:<22} min {min(times):6.2f} s  median {statistics.median(times):6.2f} s")
+        for name, (wall, cpu) in phases.items():
+            print(f"outputs: {name:<22} wall min {min(wall):6.2f} s  median {statistics.median(wall):6.2f} s   "
+                  f"CPU median {statistics.median(cpu):6.2f} s")
         print(f"load average after: {_load()}")
     return 0
 
