@@ -241,14 +241,21 @@ def old_objects_frozen():
     the way out. Does nothing when objects are frozen already (by an outer call, or by an
     application that freezes its heap itself).
     """
-    if gc.get_freeze_count():
+    global _FROZE
+    # gc.get_freeze_count() walks the frozen objects: asked once, by the outermost call
+    if _FROZE or gc.get_freeze_count():
         yield
         return
     gc.freeze()
+    _FROZE = True
     try:
         yield
     finally:
+        _FROZE = False
         gc.unfreeze()
+
+
+_FROZE = False  # whether old_objects_frozen froze the objects that are frozen now
 
 
 def _new_figure(n_panels: int) -> tuple[Figure, list[Any]]:
@@ -723,7 +730,10 @@ def save_sample_grid(
     title_h = _px(0.45) if title else _px(0.1)
     width = label_w + n * (cell + gap) + gap
     height = title_h + len(rows) * (cell + gap) + gap
-    canvas = Image.new("RGB", (width, height), "white")
+    # grey images, black text and frames on white: one channel holds it all (a third of the
+    # bytes to compress); colour images need three
+    mode = "L" if all(imgs.shape[-1] == 1 for _, imgs in rows) else "RGB"
+    canvas = Image.new(mode, (width, height), "white")
     draw = ImageDraw.Draw(canvas)
     if title:
         draw.text((width / 2, title_h / 2), title, font=_font(11 * _DPI / 72), fill="black", anchor="mm")
@@ -742,7 +752,7 @@ def save_sample_grid(
             sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
             x0, y0 = left + (cell - sw) // 2, top + (cell - sh) // 2
             tile = Image.fromarray(_to_pixels(img)).resize((sw, sh), Image.Resampling.NEAREST)
-            canvas.paste(tile.convert("RGB"), (x0, y0))
+            canvas.paste(tile.convert(mode), (x0, y0))
             draw.rectangle((x0 - 1, y0 - 1, x0 + sw, y0 + sh), outline="black", width=1)
     return _write_atomically(path, lambda fh: canvas.save(fh, format="PNG"))
 
