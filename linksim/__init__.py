@@ -17,12 +17,13 @@ Names are imported on first use, so ``import linksim`` stays cheap (no torch, no
 from __future__ import annotations
 
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 
 def _installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version  # 50 ms: only when the version is asked for
+
     try:
         return version("linksim")
     except PackageNotFoundError:  # running from a source tree without an install

@@ -19,8 +19,9 @@ import warnings
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+
+from linksim.executors import EXECUTORS  # a tuple of names: importing the executors package is cheap
 
 EXIT_OK, EXIT_FAILURE, EXIT_INVALID, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
@@ -63,8 +64,6 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--force", action="store_true", help="recompute points already in results.h5")
     r.add_argument("--device", default=None, help="override the scenario's device (auto | cpu | cuda[:N])")
     r.add_argument("--quiet", action="store_true", help="no progress bar or table")
-    from linksim.executors import EXECUTORS
-
     r.add_argument("--executor", choices=EXECUTORS, default="in-process",
                    help="where the points run: this process (default) or Ray tasks (pip install \"linksim[ray]\")")
     r.add_argument("--address", default=None,
@@ -195,7 +194,7 @@ def _load(path: Path, device: str | None = None):
 class _RichProgress:
     """Adapter between the runner's progress calls and a rich progress bar."""
 
-    def __init__(self, progress: Progress) -> None:
+    def __init__(self, progress) -> None:
         self._p = progress
         self._task = None
 
@@ -212,6 +211,8 @@ class _RichProgress:
 
 
 def _run(args, out: Console) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
     from linksim.executors import ExecutorUnavailable, make_executor
     from linksim.runner import run_scenario
     from linksim.scenario import ScenarioError
@@ -272,22 +273,25 @@ def _summary_table(sc, summary, out: Console) -> None:
 
 
 def _validate(args, out: Console) -> int:
+    """``linksim validate S.yaml``: the scenario checked, its data loaded and its codecs built (as a
+    run builds them), payload bits and resource elements per stream; no grid, channel or link
+    (resource elements are arithmetic, so Sionna is never imported)."""
     import torch
 
-    from linksim.runner import Simulation
+    from linksim.scenario.build import build_codecs, load_scenario_data
 
     sc = _load(args.scenario)
-    sim = Simulation.build(sc, device=torch.device("cpu"))
+    data = load_scenario_data(sc)
+    codecs = build_codecs(sc, data, torch.device("cpu"))
     table = Table(title=f"{sc.name}: per sample, before any simulation")
     for col in ("codec", "stream", "path", "transport", "payload bits", "resource elements"):
         table.add_column(col, justify="right" if col in ("payload bits", "resource elements") else "left")
     from linksim.data.multimodal import MultimodalBatch
 
-    data = sim.dataset
     batch = data.select(slice(0, sc.data.batch_size)) if isinstance(data, MultimodalBatch) else data.images[: sc.data.batch_size]
     budget = sc.budget_channel_uses()
     over = []
-    for name, codec in sim.codecs.items():
+    for name, codec in codecs.items():
         fixed = codec.payload_bits()
         measured = None
         if fixed is None:  # data-dependent payload (e.g. JPEG): encode one batch, no channel
@@ -296,7 +300,7 @@ def _validate(args, out: Console) -> int:
         for stream, t in codec.transports.items():
             if t.path == "analog":
                 n_values = (measured[stream].values[0].numel() if measured else
-                            codec.analog_values(stream) or math.prod(sim.dataset.sample_shape))
+                            codec.analog_values(stream) or math.prod(data.sample_shape))
                 bits, uses = "-", math.ceil(n_values / 2)
                 desc = "analog"
             else:
@@ -315,7 +319,7 @@ def _validate(args, out: Console) -> int:
                         "infeasible")
     out.print(table)
     printed: dict[str, str] = {}  # table -> first codec: codecs that differ only in mode share one table
-    for name, codec in sim.codecs.items():
+    for name, codec in codecs.items():
         rows = codec.payload_table()
         if rows:
             key = repr(rows)
@@ -324,10 +328,11 @@ def _validate(args, out: Console) -> int:
                 continue
             printed[key] = name
             _payload_table(name, rows, out)
-    points = len(sim.points())
+    channels = {p.label() for p in sc.channel_params}  # as a run names them
+    points = len(codecs) * len(channels) * len(sc.sweep_points())
     axis = "distances" if sc.is_distance_sweep() else "SNR points"
-    out.print(f"{len(sim.codecs)} codecs x {len(sim.channels)} channels x {len(sc.sweep_points())} {axis} = "
-              f"{points} points, {len(sim.dataset)} samples each", highlight=False)
+    out.print(f"{len(codecs)} codecs x {len(channels)} channels x {len(sc.sweep_points())} {axis} = "
+              f"{points} points, {len(data)} samples each", highlight=False)
     for line in over:
         out.print(f"warning: {line}", highlight=False)
     out.print("scenario is valid", highlight=False)
@@ -360,10 +365,9 @@ def _list(out: Console) -> int:
     from linksim.codecs import CODECS
     from linksim.data.registry import SOURCES
     from linksim.errors import PluginError
-    from linksim.metrics.table import METRICS
-    from linksim.phy.channels import CHANNELS
+    from linksim.metrics.table import METRICS, metric_facts
 
-    for title, registry in (("codecs", CODECS), ("channel models", CHANNELS), ("data sources", SOURCES)):
+    for title, registry in (("codecs", CODECS), ("channel models", _channel_models()), ("data sources", SOURCES)):
         table = Table(title=title, title_justify="left")
         for col in ("name", "from", "usage" if registry is SOURCES else "target"):
             table.add_column(col)
@@ -384,7 +388,7 @@ def _list(out: Console) -> int:
     rows = []
     for name in METRICS.names():
         try:
-            m = METRICS[name]
+            m = metric_facts(name)  # without importing the module that defines it, where its source says all
         except PluginError as e:
             table.add_row(name, METRICS.origin(name).describe(), "", "", "", "", "", "", f"cannot load: {e}")
             continue
@@ -396,6 +400,21 @@ def _list(out: Console) -> int:
                       m.computed_by, m.description)
     out.print(table)
     return EXIT_OK
+
+
+def _channel_models():
+    """The channel models' registry for listing names and origins: :data:`linksim.phy.channels.CHANNELS`
+    when that module is imported, else a registry over the same entry-point group. The module
+    defines the models as torch modules, and listing reads only entry points (nothing can have
+    registered a model from Python before it is imported)."""
+    from linksim.registry import Registry
+
+    channels = sys.modules.get("linksim.phy.channels")
+    return channels.CHANNELS if channels is not None else Registry("channel model", CHANNEL_GROUP)
+
+
+#: the entry-point group of :data:`linksim.phy.channels.CHANNELS` (a test checks that they agree)
+CHANNEL_GROUP = "linksim.channels"
 
 
 def _plot(args, out: Console) -> int:

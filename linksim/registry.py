@@ -258,6 +258,17 @@ class Registry(Mapping[str, T], Generic[T]):
         self._store(reference, obj, Origin("module", _distribution_of(reference.partition(":")[0]), None, reference))
         return obj
 
+    def pending_target(self, name: str) -> str | None:
+        """``module:attribute`` of the one entry point that provides ``name``, while it is not
+        loaded; None when it is loaded (or registered from Python), unknown, or provided by
+        several distributions (an error on lookup). Reading it imports nothing, so that a
+        lister may read what the target defines from its source (see
+        :func:`linksim.metrics.table.metric_facts`)."""
+        if name in self._objects:
+            return None
+        eps = self._discovered().get(name, [])
+        return eps[0].value if len(eps) == 1 and REFERENCE.fullmatch(eps[0].value) else None
+
     def names(self) -> list[str]:
         """Every registered name, without importing anything (entry points included)."""
         return list(dict.fromkeys([*self._discovered(), *self._objects]))

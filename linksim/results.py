@@ -212,6 +212,13 @@ class ResultStore:
 
     Points are named by their key (:meth:`PointKey.group_name`); points that a scenario
     no longer asks for stay in the file.
+
+    Reading every point and checking its digest is most of the cost of these files, and a
+    run reads results.h5 several times (recovery check, resume, consolidation, the final
+    read-back). So a store remembers what it read of results.h5, or wrote into it, for as
+    long as the file keeps the same inode, size and modification time; and a consolidation
+    copies points whose digest it has just checked group by group (HDF5's own copy) instead
+    of decoding and encoding them again.
     """
 
     def __init__(self, path: Path) -> None:
@@ -219,6 +226,8 @@ class ResultStore:
         self.journal = self.path.with_name(self.path.name + ".journal")
         self._attrs: dict[str, str] = {}
         self._keep: set[str] | None = None
+        #: (file identity, sound points, damaged points, sources) of results.h5, see :meth:`_scan_file`
+        self._file_scan: tuple | None = None
 
     def recover(self) -> str | None:
         """Check that an existing file opens and reads; if not, move it aside and rebuild.
@@ -235,7 +244,7 @@ class ResultStore:
         self._drop_temporaries()
         if self.path.exists():
             try:
-                _scan(self.path)
+                self._scan_file()
             except Exception:  # noqa: BLE001 - any failure to read means damage
                 n = 1
                 while (aside := self.path.with_name(f"{self.path.name}.damaged-{n}")).exists():
@@ -312,14 +321,15 @@ class ResultStore:
         files = self._journal_files()
         if not files and self._keep is None and not self._attrs and self.path.exists():
             return
-        sound, damaged = _scan(self.path) if self.path.exists() else ({}, {})
-        journal, _ = self._scan_journal()  # a damaged journal point is simulated again
+        sources: dict[str, tuple[Path, str, bool]] = {}
+        sound, damaged = self._scan_file(sources)
+        journal, _ = self._scan_journal(sources)  # a damaged journal point is simulated again
         sound.update(journal)
         damaged = {n: d for n, d in damaged.items() if n not in sound}
         if self._keep is not None:
             sound = {n: r for n, r in sound.items() if n in self._keep}
             damaged = {n: d for n, d in damaged.items() if n in self._keep}
-        self._rewrite(sound, self._attrs, {n: stored for n, (_, stored) in damaged.items()})
+        self._rewrite(sound, self._attrs, {n: stored for n, (_, stored) in damaged.items()}, sources)
         for f in files:
             f.unlink(missing_ok=True)
         if self.journal.exists() and not any(self.journal.iterdir()):
@@ -331,7 +341,7 @@ class ResultStore:
     def _points(self) -> tuple[dict[str, PointResult], dict[str, tuple[PointKey, str]]]:
         """Sound and damaged points of results.h5 and the journal (the journal's replace the
         file's), by group name; see :func:`_scan`."""
-        sound, damaged = _scan(self.path) if self.path.exists() else ({}, {})
+        sound, damaged = self._scan_file()
         j_sound, j_damaged = self._scan_journal()
         sound.update(j_sound)
         damaged.update(j_damaged)
@@ -343,14 +353,46 @@ class ResultStore:
     def _journal_files(self) -> list[Path]:
         return sorted(self.journal.glob("p_*.h5")) if self.journal.is_dir() else []
 
-    def _scan_journal(self) -> tuple[dict[str, PointResult], dict[str, tuple[PointKey, str]]]:
+    def _file_identity(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def _scan_file(self, sources: dict | None = None
+                   ) -> tuple[dict[str, PointResult], dict[str, tuple[PointKey, str]]]:
+        """:func:`_scan` of results.h5 (empty when there is none), remembered while the file
+        keeps its identity (inode, size, modification time): what this store wrote into it,
+        or read from it last, without reading every point and its digest again.
+
+        :param sources: filled as :func:`_scan` fills it.
+        :raises Exception: the file, or a point group, does not read.
+        """
+        ident = self._file_identity()
+        if ident is None:
+            return {}, {}
+        if self._file_scan is None or self._file_scan[0] != ident:
+            found: dict[str, tuple[Path, str, bool]] = {}
+            sound, damaged = _scan(self.path, found)
+            self._file_scan = (ident, sound, damaged, found)
+        _, sound, damaged, found = self._file_scan
+        if sources is not None:
+            sources.update(found)
+        return dict(sound), dict(damaged)  # callers merge into them
+
+    def _scan_journal(self, sources: dict | None = None
+                      ) -> tuple[dict[str, PointResult], dict[str, tuple[PointKey, str]]]:
         """Points of the journal; a file that does not read (it was renamed only once
-        complete, so only a failing disk makes one) is skipped and simulated again."""
+        complete, so only a failing disk makes one) is skipped and simulated again.
+
+        :param sources: filled as :func:`_scan` fills it (journal points replace the file's).
+        """
         sound: dict[str, PointResult] = {}
         damaged: dict[str, tuple[PointKey, str]] = {}
         for path in self._journal_files():
             try:
-                s, d = _scan(path)
+                s, d = _scan(path, sources)
             except Exception:  # noqa: BLE001
                 continue
             sound.update(s)
@@ -367,9 +409,15 @@ class ResultStore:
                     f.unlink(missing_ok=True)
 
     def _rewrite(self, points: dict[str, PointResult], attrs: dict[str, str],
-                 verbatim: dict[str, str] | None = None) -> None:
+                 verbatim: dict[str, str] | None = None, sources: dict[str, tuple[Path, str, bool]] | None = None
+                 ) -> None:
         """A new results.h5 with ``points`` (and the old file's attributes updated by ``attrs``);
-        ``verbatim``: group name -> the name of a group of the old file copied as it is."""
+        ``verbatim``: group name -> the name of a group of the old file copied as it is.
+
+        :param sources: group name -> (file, group name there, has a digest) of points read
+            and checked just before (see :func:`_scan`): one with a digest is copied as it is
+            (its digest still holds), the others are written from ``points``.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         old_attrs = {}
         if self.path.exists():
@@ -384,8 +432,16 @@ class ResultStore:
             with h5py.File(tmp, "w") as f:
                 f.attrs.update({**old_attrs, **attrs})
                 group = f.require_group("points")
+                by_file: dict[Path, dict[str, str]] = {}
                 for name in sorted(points):
-                    _write_point(group, points[name])
+                    src = (sources or {}).get(name)
+                    if src is not None and src[2]:
+                        by_file.setdefault(src[0], {})[name] = src[1]
+                    else:
+                        _write_point(group, points[name])
+                for source, names in by_file.items():
+                    for name in sorted(set(names) - set(_copy_groups(source, group, names))):
+                        _write_point(group, points[name])  # could not be copied: written from what was read
                 if verbatim:
                     _copy_groups(self.path, group, verbatim)
             _fsync_path(tmp)
@@ -394,26 +450,43 @@ class ResultStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        # what the file now holds, without reading it back: every point has a digest (written
+        # or copied with the one just checked); copied damaged points are left to a real scan
+        ident = self._file_identity()
+        self._file_scan = None if verbatim or ident is None else (
+            ident, dict(points), {}, {name: (self.path, name, True) for name in points})
 
 
 def _order(key: PointKey) -> tuple:
     return (key.codec, key.channel, key.snr_db, key.distance_m if key.distance_m is not None else -math.inf)
 
 
-def _copy_groups(source: Path, points, names: dict[str, str]) -> None:
+def _copy_groups(source: Path, points, names: dict[str, str]) -> list[str]:
     """Copy point groups of ``source`` byte for byte (``names``: new name -> old name); a group
-    that cannot even be copied is left out (simulated again when asked for)."""
-    with h5py.File(source, "r") as f:
+    that cannot even be copied is left out (simulated again when asked for).
+
+    :return: the new names copied.
+    """
+    copied = []
+    try:
+        f = h5py.File(source, "r")
+    except Exception:  # noqa: BLE001 - nothing copied
+        return copied
+    with f:
         for name, old in sorted(names.items()):
             try:
                 f.copy(f["points"][old], points, name=name)
             except Exception:  # noqa: BLE001
                 continue
+            copied.append(name)
+    return copied
 
 
-def _scan(path: Path) -> tuple[dict[str, PointResult], dict[str, tuple[PointKey, str]]]:
+def _scan(path: Path, sources: dict | None = None) -> tuple[dict[str, PointResult], dict[str, tuple[PointKey, str]]]:
     """Every point group of one file: sound ones (matching their digest, or written without
     one) by group name, and damaged ones as group name -> (key, name of the group in the file).
+    ``sources`` (when given) gets ``group name -> (path, name of the group in the file, whether
+    it has a digest)`` for every sound point.
 
     The group name is that of the key read back (so a point has one name whatever name an
     older linksim gave it); where two groups give one name, a sound one wins.
@@ -421,6 +494,7 @@ def _scan(path: Path) -> tuple[dict[str, PointResult], dict[str, tuple[PointKey,
     """
     sound: dict[str, PointResult] = {}
     damaged: dict[str, tuple[PointKey, str]] = {}
+    found: dict[str, tuple[Path, str, bool]] = {}
     with h5py.File(path, "r") as f:
         for stored, g in f.get("points", {}).items():
             r = _read_point(g)
@@ -428,8 +502,11 @@ def _scan(path: Path) -> tuple[dict[str, PointResult], dict[str, tuple[PointKey,
             if _verify(g):
                 if name not in sound or stored == name:
                     sound[name] = r
+                    found[name] = (Path(path), stored, DIGEST_ATTR in g.attrs)
             elif name not in damaged or stored == name:
                 damaged[name] = (r.key, stored)
+    if sources is not None:
+        sources.update(found)
     return sound, damaged
 
 

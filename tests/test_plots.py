@@ -172,22 +172,62 @@ def _load_rows(with_eta: bool):
 def test_fidelity_vs_load_draws_one_line_per_series_and_snr(tmp_path, monkeypatch, with_eta):
     import linksim.plots as plots
 
-    figures = []
+    saved = []  # what each figure showed when it was saved (a figure is drawn on again for the next one)
     save = plots._save
-    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or save(fig, path))
+
+    def snapshot(fig, path):
+        (ax,) = fig.axes
+        lines = {ln.get_label(): (list(ln.get_xdata()), list(ln.get_ydata())) for ln in ax.get_lines()}
+        saved.append((lines, ax.get_xlabel(), ax.get_yscale()))
+        return save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", snapshot)
     series = {"sc-k128": "SC", "sc-k256": "SC", "hsc-d2": "HSC", "hsc-d8": "HSC"}
     paths = plot_fidelity_vs_load(_load_rows(with_eta), series, tmp_path)
     # neither eta nor channel_uses is a y axis
     assert [p.name for p in paths] == ["mse_vs_channel_uses.png"] + (["mse_vs_eta.png"] if with_eta else [])
     with Image.open(paths[0]) as im:
         assert im.format == "PNG" and im.size[0] > 100
-    for fig, scale, label in zip(figures, (1000, 1), ("channel uses", "load")):
-        (ax,) = fig.axes
-        lines = {ln.get_label(): (list(ln.get_xdata()), list(ln.get_ydata())) for ln in ax.get_lines()}
+    for (lines, xlabel, yscale), scale, label in zip(saved, (1000, 1), ("channel uses", "load")):
         assert lines["HSC @ 30 dB"] == ([0.35 * scale, 0.78 * scale], [1e-3, 4e-5])  # sorted by load
         assert lines["SC @ 0 dB"] == ([0.2 * scale, 0.41 * scale], [8e-3, 6e-3])
         assert len(lines) == 4
-        assert ax.get_xlabel().startswith(label) and ax.get_yscale() == "log"
+        assert xlabel.startswith(label) and yscale == "log"
+
+
+def _pixels(folder):
+    import numpy as np
+
+    out = {}
+    for p in sorted(folder.glob("*.png")):
+        with Image.open(p) as im:
+            out[p.name] = np.asarray(im.convert("RGBA"))
+    return out
+
+
+@pytest.mark.parametrize("case", ["snr", "distance", "extremes", "load"])
+def test_a_figure_drawn_again_draws_what_a_new_figure_draws(tmp_path, monkeypatch, case):
+    """plot_results and plot_fidelity_vs_load clear and reuse one figure per shape: every PNG
+    must be the one a new figure gives, pixel for pixel, whatever was drawn on it before
+    (log after linear axes, notes, legends, bands, fewer panels, empty panels)."""
+    import linksim.plots as plots
+
+    rows = {"snr": _rows(), "distance": _rows(distance=True),
+            "extremes": _rows() + [_row("a", "awgn", s, "mse", v, -1e308, 1e308)
+                                   for s, v in zip(SNRS, [-1e300, 1e200, 0.0, 1.0])]
+            + [_row("b", "rayleigh", 5.0, "ber", 0.0, 0.0, 3e-4)],
+            "load": _load_rows(True)}[case]
+    series = {"sc-k128": "SC", "sc-k256": "SC", "hsc-d2": "HSC", "hsc-d8": "HSC"}
+    for reuse, folder in ((True, tmp_path / "reused"), (False, tmp_path / "fresh")):
+        monkeypatch.setattr(plots, "_REUSE_FIGURES", reuse)
+        if case == "load":
+            plot_fidelity_vs_load(rows, series, folder)
+        else:
+            plot_results(rows, folder)
+    reused, fresh = _pixels(tmp_path / "reused"), _pixels(tmp_path / "fresh")
+    assert len(fresh) > 1 and reused.keys() == fresh.keys()
+    for name in fresh:
+        assert reused[name].shape == fresh[name].shape and (reused[name] == fresh[name]).all(), name
 
 
 def test_fidelity_vs_load_needs_a_series_of_two(tmp_path):
@@ -239,9 +279,9 @@ def test_an_interrupted_figure_leaves_the_previous_png_whole(tmp_path, monkeypat
 
 
 def test_an_interrupted_sample_grid_leaves_no_png(tmp_path, monkeypatch):
-    from matplotlib.figure import Figure
+    from PIL import Image as PILImage
 
-    monkeypatch.setattr(Figure, "savefig", _interrupting_savefig)
+    monkeypatch.setattr(PILImage.Image, "save", _interrupting_savefig)  # grids are drawn with Pillow
     images = torch.rand(2, 1, 8, 8)
     with pytest.raises(KeyboardInterrupt):
         save_sample_grid(images, {"x @ 10 dB": images}, tmp_path / "samples" / "grid.png")

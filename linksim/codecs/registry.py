@@ -9,14 +9,17 @@ plugins are entry points of their own distributions, a scenario may name
 from __future__ import annotations
 
 import inspect
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from linksim.registry import Registry
 
-from .base import Codec
+if TYPE_CHECKING:
+    from .base import Codec
 
 
 def _check_codec(obj: object) -> None:
+    from .base import Codec  # torch: imported when a codec is registered, not with the registry (linksim list)
+
     if not (inspect.isclass(obj) and issubclass(obj, Codec)):
         raise TypeError(f"expected a subclass of linksim.codecs.Codec, got {obj!r}")
     if not obj.default_streams:

@@ -8,17 +8,43 @@ Entry point: :func:`load_dataset(source, num_samples, image_size=None, seed=0)
 (``digits-av``, ``triples:<dir>``, ``vggsound:<dir>``, ``coco:<dir>``), a
 :class:`~linksim.data.multimodal.MultimodalBatch`. Errors are :class:`DataError`
 (a ``ValueError``); skipped files are reported as :class:`DataWarning`.
+
+The names below are imported on first use (module ``__getattr__``): the registry of
+sources imports no torch, the datasets do, so ``linksim list`` names every source
+without torch.
 """
 
-from linksim.data.dataset import DataError, DataWarning, ImageDataset
-from linksim.data.registry import (
-    SOURCES,
-    DataSource,
-    is_multimodal_source,
-    known_sources,
-    load_dataset,
-    register_source,
-)
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from linksim.data.dataset import DataError, DataWarning, ImageDataset
+    from linksim.data.registry import (SOURCES, DataSource, is_multimodal_source, known_sources, load_dataset,
+                                       register_source)
+
+#: public name -> module that defines it (DataError is linksim.errors' own, re-exported by .dataset)
+_EXPORTS = {
+    "DataError": "linksim.errors",
+    **dict.fromkeys(("DataWarning", "ImageDataset"), "linksim.data.dataset"),
+    **dict.fromkeys(("SOURCES", "DataSource", "is_multimodal_source", "known_sources", "load_dataset",
+                     "register_source"), "linksim.data.registry"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'linksim.data' has no attribute '{name}'")
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # the next access skips this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __all__ = [
     "DataError",

@@ -11,11 +11,11 @@ import numbers
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from linksim.data.dataset import DataError, ImageDataset
-from linksim.errors import PluginError, UnknownName
+from linksim.errors import DataError, PluginError, UnknownName
 from linksim.registry import Registry, is_reference
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the datasets hold torch tensors: imported by the loaders, not with the registry
+    from linksim.data.dataset import ImageDataset
     from linksim.data.multimodal import MultimodalBatch
 
 __all__ = ["DataSource", "SOURCES", "is_multimodal_source", "known_sources", "load_dataset", "register_source",

@@ -4,19 +4,46 @@ The runner plans (:class:`PointSchedule`) and writes results; an executor only r
 points and hands their results back, in whatever order they finish. The protocol and the
 default in-process executor live with the runner (:mod:`linksim.runner.execution`), which
 never imports this package; :func:`make_executor` picks one by name.
+
+Importing this package imports nothing heavy: ``linksim --help`` reads :data:`EXECUTORS`
+from here, and the runner (torch, Sionna) is imported on first use of a name that lives
+there (module ``__getattr__``) or when :func:`make_executor` builds an executor.
 """
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from linksim.errors import ExecutorUnavailable
-from linksim.runner.execution import Executor, InProcessExecutor, PointProgress
-from linksim.runner.schedule import PointSchedule, is_error_free
+
+if TYPE_CHECKING:
+    from linksim.runner.execution import Executor, InProcessExecutor, PointProgress
+    from linksim.runner.schedule import PointSchedule, is_error_free
 
 #: names accepted by ``linksim run --executor``
 EXECUTORS = ("in-process", "ray")
 
+#: names re-exported from the runner, imported on first use
+_LAZY = {
+    "Executor": "linksim.runner.execution",
+    "InProcessExecutor": "linksim.runner.execution",
+    "PointProgress": "linksim.runner.execution",
+    "PointSchedule": "linksim.runner.schedule",
+    "is_error_free": "linksim.runner.schedule",
+}
 
-def make_executor(name: str = "in-process", address: str | None = None, num_cpus: int | None = None) -> Executor:
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'linksim.executors' has no attribute '{name}'")
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # the next access skips this function
+    return value
+
+
+def make_executor(name: str = "in-process", address: str | None = None, num_cpus: int | None = None) -> "Executor":
     """The executor called ``name``.
 
     :param address: Ray cluster address (``ray`` only).
@@ -27,6 +54,8 @@ def make_executor(name: str = "in-process", address: str | None = None, num_cpus
     if name == "in-process":
         if address is not None:
             raise ExecutorUnavailable("--address: only with --executor ray")
+        from linksim.runner.execution import InProcessExecutor
+
         return InProcessExecutor()
     if name == "ray":
         from linksim.executors.ray_cluster import RayExecutor

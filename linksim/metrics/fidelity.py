@@ -11,18 +11,20 @@ Every registered metric is a function ``f(x, x_hat) -> Tensor[B]``:
 Everything is batched (no Python loop over samples). Each has its facts in the metric
 table (:mod:`linksim.metrics.table`) as :data:`MSE`, :data:`PSNR`, :data:`SSIM`, found
 through linksim's ``linksim.metrics`` entry points; a plugin adds a metric the same way.
+
+torch and torchmetrics are imported by the functions, not by this module: the metric table
+reads the facts below for ``linksim list`` and scenario validation, which compute nothing
+(torchmetrics alone imports transformers, over a second).
 """
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor
-from torchmetrics.functional.image import (
-    peak_signal_noise_ratio,
-    structural_similarity_index_measure,
-)
+from typing import TYPE_CHECKING
 
 from linksim.metrics.table import Metric
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 __all__ = [
     "MSE",
@@ -50,12 +52,16 @@ def sanitize_images(x_hat: Tensor) -> Tensor:
         A new tensor of the same shape and dtype (integer inputs become float32),
         every value in [0, 1]. Differentiable where the input was already in range.
     """
+    import torch
+
     if not torch.is_floating_point(x_hat):
         x_hat = x_hat.to(torch.float32)
     return torch.nan_to_num(x_hat, nan=0.0, posinf=1.0, neginf=0.0).clamp(0.0, 1.0)
 
 
 def _prepare(x: Tensor, x_hat: Tensor) -> tuple[Tensor, Tensor]:
+    import torch
+
     if x.shape != x_hat.shape:
         raise ValueError(f"x and x_hat must have the same shape, got {tuple(x.shape)} and {tuple(x_hat.shape)}")
     if x.ndim != 4:
@@ -89,6 +95,8 @@ def ssim_window(height: int, width: int) -> tuple[int, float]:
 
 def mse(x: Tensor, x_hat: Tensor) -> Tensor:
     """Per-sample mean squared error over C, H, W. ``[B,C,H,W] x2 -> [B]`` float64 (unit: data range^2)."""
+    import torch
+
     x, x_hat = _prepare(x, x_hat)
     d = x_hat.to(torch.float64) - x.to(torch.float64)
     return d.square().flatten(1).mean(dim=1)
@@ -100,6 +108,9 @@ def psnr(x: Tensor, x_hat: Tensor) -> Tensor:
     A perfect reconstruction (MSE = 0) gives ``+inf``, kept as is: averaging
     (:func:`linksim.metrics.intervals.t_interval`) ignores non-finite values.
     """
+    import torch
+    from torchmetrics.functional.image import peak_signal_noise_ratio
+
     x, x_hat = _prepare(x, x_hat)
     return peak_signal_noise_ratio(
         x_hat.to(torch.float64),
@@ -115,6 +126,9 @@ def ssim(x: Tensor, x_hat: Tensor) -> Tensor:
 
     ``[B,C,H,W] x2 -> [B]`` float64; 1 for identical images. Channels are averaged.
     """
+    import torch
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
     x, x_hat = _prepare(x, x_hat)
     kernel, sigma = ssim_window(x.shape[-2], x.shape[-1])
     val = structural_similarity_index_measure(

@@ -8,6 +8,9 @@
 
 Every function returns plain Python floats; an interval that cannot be computed
 is ``(nan, nan)`` so that it becomes an empty CI cell in the CSV.
+
+The quantiles come from ``scipy.special`` (which a run has imported already), computed by
+the very functions ``scipy.stats`` calls: importing ``scipy.stats`` takes 0.6 s more.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import math
 from numbers import Integral
 
 import numpy as np
-from scipy import stats
 
 __all__ = ["clopper_pearson", "wilson", "t_interval"]
 
@@ -57,9 +59,22 @@ def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, fl
     if n == 0:
         return (math.nan, math.nan)
     alpha = 1.0 - confidence
-    low = 0.0 if k == 0 else float(stats.beta.ppf(alpha / 2.0, k, n - k + 1))
-    high = 1.0 if k == n else float(stats.beta.ppf(1.0 - alpha / 2.0, k + 1, n - k))
+    low = 0.0 if k == 0 else _beta_ppf(alpha / 2.0, k, n - k + 1)
+    high = 1.0 if k == n else _beta_ppf(1.0 - alpha / 2.0, k + 1, n - k)
     return (low, high)
+
+
+def _beta_ppf(q: float, a: float, b: float) -> float:
+    """``scipy.stats.beta.ppf(q, a, b)`` for ``0 < q < 1``, ``a, b > 0``: the ufunc that
+    ``scipy.stats`` evaluates (Boost's beta quantile, private to ``scipy.special``), so the
+    same bits; ``scipy.stats`` itself where scipy has no such ufunc."""
+    try:
+        from scipy.special._ufuncs import _beta_ppf as beta_ppf
+    except ImportError:  # another scipy: the public route
+        from scipy import stats
+
+        return float(stats.beta.ppf(q, a, b))
+    return float(beta_ppf(q, a, b))
 
 
 def wilson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -77,6 +92,8 @@ def wilson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     k, n = _check_counts(k, n)
     if n == 0:
         return (math.nan, math.nan)
+    from scipy import stats
+
     z = float(stats.norm.ppf(0.5 + confidence / 2.0))
     p = k / n
     z2 = z * z
@@ -115,5 +132,7 @@ def t_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, flo
     sem = float(v.std(ddof=1)) / math.sqrt(v.size)
     if sem == 0.0:
         return (mean, mean, mean)
-    tq = float(stats.t.ppf(0.5 + confidence / 2.0, df=v.size - 1))
+    from scipy.special import stdtrit  # what scipy.stats.t.ppf evaluates
+
+    tq = float(stdtrit(v.size - 1, 0.5 + confidence / 2.0))
     return (mean, mean - tq * sem, mean + tq * sem)

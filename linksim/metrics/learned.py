@@ -21,11 +21,14 @@ stops the run with one line naming it and how to provide it (exit code 1).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from linksim.metrics.table import METRICS, Metric
+
+if TYPE_CHECKING:  # torch is imported where a model or a tensor is made: the facts are read without it
+    import torch
 
 LPIPS = Metric("lpips", "LPIPS v0.1 (AlexNet) perceptual distance", "learned", higher_is_better=False,
                label="LPIPS", data="image")
@@ -129,6 +132,7 @@ def caption_cer(sent: list[str], received: list[str]) -> torch.Tensor:
     torchmetrics' ``char_error_rate`` pools a whole corpus, so it is called per pair (a loop
     over Python strings, not tensors). An empty sent caption gives 0 if nothing arrived, else 1.
     """
+    import torch
     from torchmetrics.functional.text import char_error_rate
 
     values = []

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Literal
-
-import torch
+from typing import TYPE_CHECKING, Literal
 
 from linksim.registry import Registry
+
+if TYPE_CHECKING:  # the facts are read without torch (linksim list); only compute functions take tensors
+    import torch
 
 #: who computes a metric: the link's error counts, a per-sample image function, a learned
 #: model loaded from ``metric_models``, the codec itself, or the runner's bookkeeping
@@ -129,6 +130,99 @@ def _neutral(name: str) -> Metric:
     if name.endswith("_rate"):
         return replace(RATE_TEMPLATE, name=name, description=f"{name} (events / trials)")
     return Metric(name, f"{name} (reported by a codec)", "codec", interval="t")
+
+
+def metric_facts(name: str) -> Metric:
+    """The facts of the registered metric ``name``, for listing them (``linksim list``).
+
+    A metric whose entry point is not loaded yet, in a module not imported yet, is read from
+    that module's source when the module defines it as a plain ``NAME = Metric(...)`` call of
+    literals (with ``Metric`` imported from linksim): the same object, without importing the
+    module. Bridge's metrics live in a codec package that imports torch and its models, and
+    a plugin's metric module may import as much; listing facts should cost neither. Any
+    other definition is imported, as :data:`METRICS` does on lookup.
+
+    :raises linksim.errors.UnknownName: no metric is registered as ``name``.
+    :raises linksim.errors.PluginError: the module that defines it cannot be imported.
+    """
+    target = METRICS.pending_target(name)
+    if target is not None:
+        found = _literal_metric(target)
+        if found is not None:
+            return found
+    return METRICS[name]
+
+
+def _literal_metric(target: str) -> Metric | None:
+    """The :class:`Metric` that ``module:ATTRIBUTE`` defines as a call of literals, read from the
+    module's source without importing it or its packages; None when it cannot be read so."""
+    import ast
+    import sys
+
+    module, _, attribute = target.partition(":")
+    if module in sys.modules or "." in attribute:
+        return None  # imported already: the object itself is at hand
+    tree = _module_ast(module)
+    if tree is None:
+        return None
+    imports_metric = any(isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "linksim"
+                         and any(a.name == "Metric" and a.asname in (None, "Metric") for a in node.names)
+                         for node in tree.body)
+    values = [node.value for node in tree.body
+              if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == attribute
+                                                       for t in node.targets))
+              or (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == attribute)]
+    if not imports_metric or len(values) != 1:
+        return None  # not bound once at the top level: the module decides at import time
+    call = values[0]
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "Metric"):
+        return None
+    try:
+        args = [ast.literal_eval(a) for a in call.args]
+        kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None  # a name, an expression, *args: only an import says what it is
+    if None in kwargs:  # **mapping
+        return None
+    try:
+        return Metric(*args, **kwargs)
+    except (TypeError, ValueError):
+        return None
+
+
+def _module_ast(module: str):
+    """The parsed source of ``module`` (a ``.py`` file), found without importing it or its
+    parent packages (whose ``__init__`` may import everything); None when not found so."""
+    import importlib.util
+    from importlib.machinery import PathFinder
+
+    parts = module.split(".")
+    try:
+        spec = importlib.util.find_spec(parts[0])  # a top-level name: finding it imports nothing
+        for i in range(1, len(parts)):
+            if spec is None or not spec.submodule_search_locations:
+                return None
+            spec = PathFinder.find_spec(".".join(parts[: i + 1]), list(spec.submodule_search_locations))
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    return _parse(spec.origin)
+
+
+_PARSED: dict = {}  # path -> parsed module (a lister reads several metrics of one file)
+
+
+def _parse(path: str):
+    import ast
+
+    if path not in _PARSED:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                _PARSED[path] = ast.parse(fh.read(), path)
+        except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+            _PARSED[path] = None
+    return _PARSED[path]
 
 
 def is_link_metric(row_name: str) -> bool:

@@ -10,16 +10,17 @@ user's speed.
 from __future__ import annotations
 
 import re
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sionna.phy.channel import GenerateOFDMChannel, RayleighBlockFading
-from sionna.phy.channel import tr38901
 
 from linksim.registry import Registry
 
-from .ofdm import OFDMGrid
+# Sionna (6 s to import) is imported where a channel is built, not with the registry and
+# the Params classes that scenario validation reads
+if TYPE_CHECKING:
+    from .ofdm import OFDMGrid
 
 
 #: a user-given label that becomes part of a file name (a codec's, a channel's, the scenario's
@@ -158,6 +159,8 @@ class _SionnaChannel(ChannelModel):
     """A channel whose responses come from a Sionna channel model via GenerateOFDMChannel."""
 
     def __init__(self, params: ChannelParams, grid: OFDMGrid) -> None:
+        from sionna.phy.channel import GenerateOFDMChannel
+
         super().__init__(params, grid)
         # normalize_channel stays False: Sionna's normalisation rescales every slot to
         # unit energy and would remove the block fading the model is there for.
@@ -194,6 +197,8 @@ class RayleighChannel(_SionnaChannel):
         model: Literal["rayleigh"] = "rayleigh"
 
     def _sionna_model(self):
+        from sionna.phy.channel import RayleighBlockFading
+
         return RayleighBlockFading(1, 1, 1, 1, device=self.grid.device)
 
     def slot_gains(self, num_slots: int) -> torch.Tensor:
@@ -222,6 +227,8 @@ class TDLChannel(_SionnaChannel):
         model: Literal["tdl"] = "tdl"
 
     def _sionna_model(self):
+        from sionna.phy.channel import tr38901
+
         p = self.params
         return tr38901.TDL(
             p.profile,
@@ -244,6 +251,8 @@ class CDLChannel(_SionnaChannel):
         model: Literal["cdl"] = "cdl"
 
     def _sionna_model(self):
+        from sionna.phy.channel import tr38901
+
         p = self.params
         dev = self.grid.device
 
@@ -295,6 +304,8 @@ class _SystemLevelChannel(ChannelModel):
     _default_h_bs: ClassVar[float] = 10.0
 
     def __init__(self, params: "_SystemLevelParams", grid: OFDMGrid) -> None:
+        from sionna.phy.channel import GenerateOFDMChannel, tr38901
+
         super().__init__(params, grid)
         dev = grid.device
         fc = params.carrier_frequency_hz or 3.5e9

@@ -1,8 +1,15 @@
-"""Modulation names used in scenario files, mapped onto Sionna constellations."""
+"""Modulation names used in scenario files, mapped onto Sionna constellations.
+
+:data:`MODULATIONS` and :func:`bits_per_symbol` are plain tables (scenario validation and
+resource-element counts use them without Sionna); :func:`make_constellation` imports Sionna.
+"""
 
 from __future__ import annotations
 
-from sionna.phy.mapping import Constellation
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sionna.phy.mapping import Constellation
 
 #: scenario name -> (Sionna constellation type, bits per symbol)
 MODULATIONS: dict[str, tuple[str, int]] = {
@@ -19,8 +26,10 @@ def bits_per_symbol(modulation: str) -> int:
     return _lookup(modulation)[1]
 
 
-def make_constellation(modulation: str, device: str | None = None) -> Constellation:
+def make_constellation(modulation: str, device: str | None = None) -> "Constellation":
     """Gray-labelled, unit-energy Sionna :class:`Constellation` for ``modulation``."""
+    from sionna.phy.mapping import Constellation
+
     kind, m = _lookup(modulation)
     return Constellation(kind, m, normalize=True, device=device)
 

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from linksim.data import ImageDataset
-from linksim.data.multimodal import MultimodalBatch
 from linksim.metrics.table import metric_info
 from linksim.results import PointResult
 from linksim.runner.paths import inside_run_folder
-from linksim.scenario import Scenario
+
+if TYPE_CHECKING:
+    from linksim.data import ImageDataset
+    from linksim.data.multimodal import MultimodalBatch
+    from linksim.scenario import Scenario
 
 RANGE_COLUMNS = ["codec", "channel", "metric", "target", "max_distance_m", "snr_db", "value"]
 
@@ -77,10 +79,23 @@ def result_rows(sc: Scenario, results: list[PointResult]) -> list[dict]:
 
 def write_outputs(sc: Scenario, dataset: ImageDataset | MultimodalBatch, results: list[PointResult],
                   out_dir: Path) -> list[Path]:
-    """results.csv, plots/*.png and samples/*.png from the finished points."""
-    from linksim.runner.simulation import SAMPLES_PER_GRID
+    """results.csv, plots/*.png and samples/*.png from the finished points.
+
+    :param dataset: the run's data: its first samples are the originals of the sample grids.
+    :param results: the finished points, in sweep order.
+    :return: the files written.
+    """
+    from linksim.plots import old_objects_frozen
+
+    with old_objects_frozen():  # no full garbage-collection pass over the simulation's objects while drawing
+        return _write_outputs(sc, dataset, results, out_dir)
+
+
+def _write_outputs(sc: Scenario, dataset: ImageDataset | MultimodalBatch, results: list[PointResult],
+                   out_dir: Path) -> list[Path]:
     from linksim.plots import plot_fidelity_vs_load, plot_results, save_sample_grid
     from linksim.results import write_csv
+    from linksim.runner.simulation import SAMPLES_PER_GRID
 
     rows = result_rows(sc, results)
     write_csv(rows, out_dir / "results.csv")
@@ -92,7 +107,7 @@ def write_outputs(sc: Scenario, dataset: ImageDataset | MultimodalBatch, results
         if r.samples is not None:
             by_pair.setdefault((r.key.codec, r.key.channel), []).append(r)
     for (codec, channel), points in by_pair.items():
-        recon = {r.key.label(): torch.from_numpy(r.samples) for r in points}
+        recon = {r.key.label(): r.samples for r in points}
         path = inside_run_folder(out_dir, out_dir / "samples" / f"{codec}__{channel}.png")
         written.append(save_sample_grid(originals[: len(points[0].samples)], recon, path, title=f"{codec} over {channel}"))
     series = {c.name: c.series for c in sc.codecs if c.series}
@@ -101,8 +116,7 @@ def write_outputs(sc: Scenario, dataset: ImageDataset | MultimodalBatch, results
     return written
 
 
-def _save_series_grids(results: list[PointResult], series: dict[str, str], originals: torch.Tensor,
-                       folder: Path) -> list[Path]:
+def _save_series_grids(results: list[PointResult], series: dict[str, str], originals, folder: Path) -> list[Path]:
     """One grid per series x channel x SNR (or distance): the series' codecs side by side
     (e.g. X̂ and X̃ of HSC for several d, the paper's Fig. 5)."""
     from linksim.plots import safe_filename, save_sample_grid
@@ -118,7 +132,7 @@ def _save_series_grids(results: list[PointResult], series: dict[str, str], origi
             continue
         at = f"{dist:g}m" if dist is not None else f"{snr:g}dB"
         n = min(len(v) for v in recon.values())
-        written.append(save_sample_grid(originals[:n], {c: torch.from_numpy(v[:n]) for c, v in recon.items()},
+        written.append(save_sample_grid(originals[:n], {c: v[:n] for c, v in recon.items()},
                                         inside_run_folder(folder, folder / f"{safe_filename(name)}__{channel}__{at}.png"),
                                         title=f"{name} over {channel} @ {at}"))
     return written
