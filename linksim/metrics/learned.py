@@ -149,8 +149,9 @@ def load_metrics(names: list[str], models: MetricModels, device: torch.device) -
 
     :raises linksim.pretrained.ModelUnavailable: one line naming the missing model.
     """
-    learned = learned_metric_names()
-    wanted = [n for n in names if n in learned]
+    # only the scenario's own metrics are looked up: resolving every name in the table would
+    # import every codec that provides metrics (Bridge's pull in transformers: seconds)
+    wanted = [n for n in names if n in METRICS and METRICS[n].computed_by == "learned"]
     loaded = LoadedMetrics(wanted, device)
     if "lpips" in wanted:
         from linksim.metrics.lpips import load_lpips
