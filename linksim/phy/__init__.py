@@ -8,7 +8,8 @@ submodule that defines it.
   digital or analog link); returns :class:`DigitalLinkOutput` / :class:`AnalogLinkOutput`
   (both :class:`LinkOutput`).
 * :class:`DigitalLink`, :class:`AnalogLink`, :class:`OFDMTransceiver`, :class:`OFDMGrid`
-  -- the blocks a :class:`Link` is made of.
+  -- the blocks a :class:`Link` is made of; :func:`make_transceiver` picks Sionna's
+  transceiver or its fast SISO twin :class:`FastSISOTransceiver`.
 * channels: :func:`build_channel`, :func:`channel_class`, :func:`register_channel`,
   :class:`ChannelModel`, :class:`ChannelParams`.
 * :func:`noise_variance` (SNR conventions), :func:`as_tensor` (DLPack boundary),
@@ -35,6 +36,8 @@ _EXPORTS: dict[str, str] = {
     "AnalogLinkResult": "analog_link",
     "OFDMGrid": "ofdm",
     "OFDMTransceiver": "transceiver",
+    "make_transceiver": "transceiver",
+    "FastSISOTransceiver": "fast_siso",
     "ChannelModel": "channels",
     "ChannelParams": "channels",
     "build_channel": "channels",
@@ -58,7 +61,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on f
     from .modulation import MODULATIONS, bits_per_symbol
     from .ofdm import OFDMGrid
     from .snr import noise_variance
-    from .transceiver import OFDMTransceiver
+    from .fast_siso import FastSISOTransceiver
+    from .transceiver import OFDMTransceiver, make_transceiver
 
 
 def __getattr__(name: str) -> Any:

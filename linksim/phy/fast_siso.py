@@ -191,11 +191,12 @@ def _grid_layout(grid: OFDMGrid) -> _GridLayout:
 
     t_n, f_n = grid.num_ofdm_symbols, grid.fft_size
     d = grid.data_symbols_per_slot
-    mapper = ResourceGridMapper(grid.resource_grid, device="cpu")
+    mapper = ResourceGridMapper(grid.resource_grid, device=grid.device)
     probe = (torch.arange(1, d + 1, dtype=torch.float32) + 0j).to(torch.complex64).reshape(1, 1, 1, d)
-    with torch.no_grad():
-        filled = mapper(probe).reshape(t_n, f_n)  # data 1..D, pilots as they are
-        pilots_only = mapper(torch.zeros_like(probe)).reshape(t_n, f_n)
+    probe = probe.to(mapper.device)
+    with torch.no_grad():  # the tables live on the CPU; forward moves what it needs
+        filled = mapper(probe).reshape(t_n, f_n).cpu()  # data 1..D, pilots as they are
+        pilots_only = mapper(torch.zeros_like(probe)).reshape(t_n, f_n).cpu()
     mask = grid.resource_grid.pilot_pattern.mask.reshape(-1, t_n, f_n)[0].cpu().numpy().astype(bool)
     data_pos = np.flatnonzero(~mask.reshape(-1))
     values = filled.reshape(-1)[torch.as_tensor(data_pos)].real.round().to(torch.int64).numpy() - 1

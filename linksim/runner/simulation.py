@@ -13,11 +13,10 @@ from typing import Callable
 
 import torch
 
-from linksim.codecs import Codec, CodecContext, Transport, codec_class
-from linksim.codecs.base import stream_channel_uses
-from linksim.data import DataError, ImageDataset, load_dataset
+from linksim.codecs import Codec, Transport
+from linksim.data import ImageDataset
 from linksim.data.multimodal import MultimodalBatch
-from linksim.errors import RunError, ScenarioError
+from linksim.errors import RunError
 from linksim.metrics.learned import LoadedMetrics
 from linksim.phy.analog_link import AnalogLink
 from linksim.phy.channels import ChannelModel, build_channel
@@ -92,32 +91,12 @@ class Simulation:
     @classmethod
     def build(cls, sc: Scenario, device: torch.device | None = None) -> "Simulation":
         device = device or resolve_device(sc.device)
-        d = sc.data
-        dataset = load_dataset(d.source, d.num_samples, d.image_size, seed=sc.seed)
+        from linksim.scenario.build import build_codecs, load_scenario_data
+
+        dataset = load_scenario_data(sc)
         grid = grid_of(sc, device)
         channels = {p.label(): build_channel(p, grid) for p in sc.channel_params}
-        codecs = {}
-        sample_shape = dataset.sample_shape  # a multimodal sample's (C, H, W) is one video frame's
-        for section, params, transports in zip(sc.codecs, sc.codec_params, sc.transports):
-            ctx = CodecContext(
-                device=device,
-                sample_shape=sample_shape,
-                channel_uses=stream_channel_uses(transports, sc.phy.max_code_block_bits),
-                budget_channel_uses=sc.budget_channel_uses(),
-                seed=sc.seed,
-                max_block_bits=sc.phy.max_code_block_bits,
-            )
-            try:
-                codecs[section.name] = codec_class(section.type)(params, transports, ctx).to(device)
-            except ScenarioError:
-                raise
-            except ValueError as e:  # a codec refusing its params for this run: a scenario problem, one line
-                i = list(sc.codecs).index(section)
-                raise ScenarioError([f"codecs[{i}] ({section.name}): {e}"]) from None
-            try:
-                codecs[section.name].check_data(dataset)
-            except ValueError as e:  # before any point: one line naming the source and the codec
-                raise DataError(f"data.source {d.source!r}: codec '{section.name}': {e}") from None
+        codecs = build_codecs(sc, dataset, device)
         return cls(sc, device, dataset, grid, channels, codecs)
 
     def points(self) -> list[PointKey]:
