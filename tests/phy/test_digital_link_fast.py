@@ -16,6 +16,8 @@ import sionna
 import torch
 from scipy import stats
 
+from torch_threads import torch_threads
+
 from linksim.metrics.intervals import clopper_pearson
 from linksim.phy.channels import build_channel, channel_class
 from linksim.phy.digital_link import DigitalLink
@@ -27,10 +29,8 @@ FAMILY_ALPHA = 1e-3
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)  # Sionna's reference path: two threads on a loaded 2-core machine are erratic
-    yield
-    torch.set_num_threads(old)
+    with torch_threads(1):  # Sionna's reference blocks (see torch_threads)
+        yield
 
 
 @pytest.fixture(scope="module")

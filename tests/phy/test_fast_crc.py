@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 
 import numpy as np
 import pytest
@@ -10,20 +9,14 @@ import torch
 
 from sionna.phy.fec.crc import CRCDecoder, CRCEncoder
 
+from torch_threads import torch_threads
+
 from linksim.phy.fast_crc import FastCRC, FastCRC24B
 
 POLYS = ["CRC24A", "CRC24B", "CRC24C", "CRC16", "CRC11", "CRC6"]
 KS = [1, 7, 8, 13, 64, 101, 1704]
 
 
-@contextlib.contextmanager
-def _torch_threads(n: int):
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def _bits(shape, seed: int) -> torch.Tensor:
@@ -41,7 +34,7 @@ def test_encode_and_check_bit_exact_with_sionna(name):
     for k in KS:
         for shape in ((9, k), (2, 3, k)):
             u = _bits(shape, seed=k)
-            with _torch_threads(1):
+            with torch_threads(1):
                 ref = enc(u)
             x = fast.encode(u)
             assert x.dtype == torch.float32 and x.shape == shape[:-1] + (k + fast.crc_length,)
@@ -52,7 +45,7 @@ def test_encode_and_check_bit_exact_with_sionna(name):
                 for pos in rng.integers(0, y.shape[1], rng.integers(1, 4)):
                     y[r, pos] = 1 - y[r, pos]
             y = y.reshape(x.shape)
-            with _torch_threads(1):
+            with torch_threads(1):
                 ref_bits, ref_ok = dec(y)
             bits, ok = fast.check(y)
             assert ok.dtype == torch.bool and ok.shape == shape[:-1]

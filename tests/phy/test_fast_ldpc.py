@@ -7,7 +7,6 @@ an order of magnitude.
 
 from __future__ import annotations
 
-import contextlib
 
 import numba
 import numpy as np
@@ -18,6 +17,8 @@ from scipy.stats import beta as beta_dist
 from sionna.phy.fec.ldpc import LDPC5GDecoder, LDPC5GEncoder
 from sionna.phy.mapping import Demapper, Mapper
 from sionna.phy.utils import ebnodb2no
+
+from torch_threads import torch_threads
 
 from linksim.phy.fast_ldpc import SIONNA_OFFSET, FastDecodeResult, FastLDPC5GDecoder, torch_sum_tree
 
@@ -42,14 +43,6 @@ N_EQUIV = {
 EQUIV_RULES = ("boxplus-phi", "minsum", "offset-minsum")
 
 
-@contextlib.contextmanager
-def _torch_threads(n: int):
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def _channel_llrs(enc: LDPC5GEncoder, batch: int, ebno_db: float, nbps: int, seed: int):
@@ -69,7 +62,7 @@ def _channel_llrs(enc: LDPC5GEncoder, batch: int, ebno_db: float, nbps: int, see
 
 
 def _sionna_decode(enc, llr, cn_update, num_iter):
-    with _torch_threads(1):
+    with torch_threads(1):
         dec = LDPC5GDecoder(enc, cn_update=cn_update, num_iter=num_iter, hard_out=True,
                             return_infobits=True)
         return dec(llr)
@@ -252,7 +245,7 @@ def test_error_free_one_iteration_and_garbage(kn, cn_update, schedule):
         expected = 1
     else:
         sionna_rule = "minsum" if cn_update == "normalized-minsum" else cn_update
-        with _torch_threads(1):
+        with torch_threads(1):
             one_iter_ok = torch.equal(LDPC5GDecoder(enc, cn_update=sionna_rule, num_iter=1)(llr), u)
         expected = 1 if one_iter_ok else 2
         assert expected == (2 if kn == (300, 330, 2) else 1)

@@ -7,7 +7,6 @@ an order of magnitude.
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 
 import numba
@@ -16,6 +15,8 @@ import pytest
 import torch
 
 from sionna.phy.fec.ldpc import LDPC5GEncoder
+
+from torch_threads import torch_threads
 
 from linksim.phy.fast_ldpc_encoder import FastLDPC5GEncoder, _circulant_blocks
 
@@ -42,14 +43,6 @@ CASES = [
 IDS = [f"k{k}-n{n}-m{m}" for k, n, m in CASES]
 
 
-@contextlib.contextmanager
-def _torch_threads(n: int):
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 _ENCODERS: dict = {}
@@ -72,7 +65,7 @@ def _bits(shape, seed: int) -> torch.Tensor:
 
 
 def _sionna(enc: LDPC5GEncoder, u: torch.Tensor) -> torch.Tensor:
-    with _torch_threads(1):
+    with torch_threads(1):
         return enc(u)
 
 

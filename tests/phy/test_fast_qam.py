@@ -41,6 +41,8 @@ from hypothesis import strategies as st
 
 from sionna.phy.mapping import Demapper, Mapper
 
+from torch_threads import torch_threads
+
 from linksim.phy.fast_qam import FastQAM, NotSeparableError, _separate
 from linksim.phy.modulation import MODULATIONS, make_constellation
 
@@ -55,14 +57,6 @@ EXPECTED_DIMS = {
 }
 
 
-@contextlib.contextmanager
-def _torch_threads(n: int):
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 @contextlib.contextmanager
@@ -78,7 +72,7 @@ def _numba_threads(n: int):
 @pytest.fixture(autouse=True)
 def _one_torch_thread():
     """References and Sionna on one torch thread (see the module docstring)."""
-    with _torch_threads(1):
+    with torch_threads(1):
         yield
 
 
@@ -93,7 +87,7 @@ def _qam(mod: str) -> FastQAM:
 
 def _sionna(mod: str, kind: str, *args):
     c = make_constellation(mod, device="cpu")
-    with _torch_threads(1):
+    with torch_threads(1):
         if kind == "map":
             return Mapper(constellation=c)(*args)
         return Demapper(kind, constellation=c)(*args)

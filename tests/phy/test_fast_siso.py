@@ -14,6 +14,8 @@ from sionna.phy.channel import cir_to_ofdm_channel
 from sionna.phy.mimo import StreamManagement
 from sionna.phy.ofdm import LMMSEEqualizer, LSChannelEstimator, RemoveNulledSubcarriers, ResourceGridMapper
 
+from torch_threads import torch_threads
+
 from linksim.phy.channels import build_channel, channel_class, ofdm_response
 from linksim.phy.fast_siso import FastSISOTransceiver, equalize
 from linksim.phy.ofdm import OFDMGrid
@@ -22,11 +24,8 @@ from linksim.phy.transceiver import OFDMTransceiver
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    # Sionna's reference blocks with two torch threads on a loaded 2-core machine are 10-50x slower
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+    with torch_threads(1):  # Sionna's reference blocks (see torch_threads)
+        yield
 
 
 GRIDS = {
