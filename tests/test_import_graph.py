@@ -3,7 +3,7 @@
 Dependencies point down (the design note's "Layout", with ``api`` above ``executors``, which it uses)::
 
     cli -> api -> executors -> runner -> scenario -> codecs | results | plots -> metrics
-        -> phy | data | pretrained -> registry | run_lock -> errors
+        -> phy | data | pretrained -> registry | run_lock -> errors | lazy
 
 A module may import its own sub-package and any *lower* layer; modules of one layer (``codecs``
 and ``results``, ``phy`` and ``data``) do not import each other. Every import counts: at module
@@ -37,7 +37,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("metrics",),
     ("phy", "data", "pretrained"),
     ("registry", "run_lock"),
-    ("errors",),
+    ("errors", "lazy"),
 ]
 ROOT, MAIN = "linksim", "__main__"
 RANK = {unit: len(LAYERS) - i for i, layer in enumerate(LAYERS) for unit in layer}

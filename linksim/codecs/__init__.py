@@ -9,8 +9,9 @@ The names below are imported on first use (module ``__getattr__``): the codec fa
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from linksim.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .base import (AnalogPayload, Codec, CodecContext, CodecParams, DigitalPayload, Message, PointMetric,
@@ -26,17 +27,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'linksim.codecs' has no attribute '{name}'")
-    value = getattr(import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value  # the next access skips this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, {name: f".{module}" for name, module in _EXPORTS.items()}, globals())
 
 
 __all__ = [

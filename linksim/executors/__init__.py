@@ -12,10 +12,10 @@ there (module ``__getattr__``) or when :func:`make_executor` builds an executor.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from linksim.errors import ExecutorUnavailable
+from linksim.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from linksim.runner.execution import Executor, InProcessExecutor, PointProgress
@@ -34,13 +34,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'linksim.executors' has no attribute '{name}'")
-    value = getattr(import_module(module), name)
-    globals()[name] = value  # the next access skips this function
-    return value
+__getattr__, _ = lazy_exports(__name__, _LAZY, globals())
 
 
 def make_executor(name: str = "in-process", address: str | None = None, num_cpus: int | None = None) -> "Executor":

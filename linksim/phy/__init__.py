@@ -18,8 +18,9 @@ submodule that defines it.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from linksim.lazy import lazy_exports
 
 #: public name -> submodule (relative to this package) that defines it
 _EXPORTS: dict[str, str] = {
@@ -65,15 +66,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on f
     from .transceiver import OFDMTransceiver, make_transceiver
 
 
-def __getattr__(name: str) -> Any:
-    try:
-        module = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module 'linksim.phy' has no attribute '{name}'") from None
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value  # later look-ups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, {name: f".{module}" for name, module in _EXPORTS.items()}, globals())
