@@ -35,6 +35,8 @@ from numba import njit, prange
 
 from sionna.phy.fec.crc import CRCEncoder
 
+from .kernel_bits import kernel_bits
+
 __all__ = ["FastCRC", "FastCRC24B"]
 
 
@@ -115,25 +117,6 @@ def _pol_low(pol: np.ndarray) -> int:
     for b in pol[1:]:
         low = (low << 1) | int(b)
     return low
-
-
-def _kernel_input(x: torch.Tensor, last: int, name: str) -> np.ndarray:
-    """``[..., last]`` tensor -> C-contiguous ``[N, last]`` float32 or uint8
-    NumPy array on the CPU (other dtypes are checked for 0/1 here)."""
-    if not isinstance(x, torch.Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor.")
-    if x.is_complex():
-        raise ValueError(f"{name} must be real.")
-    x = x.detach().reshape(-1, last)
-    if x.device.type != "cpu":
-        x = x.cpu()
-    if x.dtype == torch.bool:
-        x = x.view(torch.uint8)
-    elif x.dtype not in (torch.float32, torch.uint8):
-        if not bool(((x == 0) | (x == 1)).all()):
-            raise ValueError(f"{name} must contain only 0 and 1.")
-        x = x.to(torch.uint8)
-    return x.contiguous().numpy()
 
 
 class FastCRC:
@@ -238,7 +221,7 @@ class FastCRC:
             raise ValueError("bits must be a torch.Tensor of shape [..., k].")
         k = int(bits.shape[-1])
         self._check_k(k, "bits", bits.shape)
-        x = _kernel_input(bits, k, "bits")
+        x = kernel_bits(bits, k, "bits")
         shape = tuple(bits.shape[:-1]) + (k + self._crc_len,)
         if out is not None:
             if (not isinstance(out, torch.Tensor) or out.dtype != torch.float32
@@ -286,7 +269,7 @@ class FastCRC:
             raise ValueError("x_crc must be a torch.Tensor of shape [..., k + crc_length].")
         n_bits = int(x_crc.shape[-1])
         self._check_k(n_bits - self._crc_len, "x_crc", x_crc.shape)
-        x = _kernel_input(x_crc, n_bits, "x_crc")
+        x = kernel_bits(x_crc, n_bits, "x_crc")
         ok = torch.empty(x.shape[0], dtype=torch.bool)
         self._check_into(x, ok.numpy())
         dev = x_crc.device

@@ -41,6 +41,8 @@ from numba import njit, prange
 
 from sionna.phy.fec.ldpc.encoding import LDPC5GEncoder
 
+from .kernel_bits import kernel_bits
+
 __all__ = ["FastLDPC5GEncoder"]
 
 
@@ -372,32 +374,17 @@ class FastLDPC5GEncoder:
             CPU ``bits``.
         :output cw: ``[..., n]`` `torch.float32` codeword bits (``out`` if given).
         """
-        if not isinstance(bits, torch.Tensor):
-            raise ValueError("bits must be a torch.Tensor.")
-        if bits.dim() < 1 or bits.shape[-1] != self._k:
+        if isinstance(bits, torch.Tensor) and (bits.dim() < 1 or bits.shape[-1] != self._k):
             raise ValueError(f"bits must have shape [..., k] with k={self._k}, got {tuple(bits.shape)}.")
-        if bits.is_complex():
-            raise ValueError("bits must be real.")
+        x = kernel_bits(bits, self._k, "bits")
         device = bits.device
         lead = tuple(bits.shape[:-1])
-        x = bits.detach().reshape(-1, self._k)
-        if x.device.type != "cpu":
-            x = x.cpu()
-        if x.dtype == torch.bool:
-            x = x.view(torch.uint8)
-        elif x.dtype not in (torch.float32, torch.uint8):
-            # rare dtypes: check here (e.g. 0.99999999 in float64 would round
-            # to 1 in float32), then hand exact 0/1 uint8 to the kernel
-            if not bool(((x == 0) | (x == 1)).all()):
-                raise ValueError("bits must contain only 0 and 1.")
-            x = x.to(torch.uint8)
-        x = x.contiguous()
         if out is not None:
             _check_out(out, lead + (self._n,), device)
-            self._run(x.numpy(), out.view(-1, self._n).numpy(), self._plan)
+            self._run(x, out.view(-1, self._n).numpy(), self._plan)
             return out
         cw = torch.empty((x.shape[0], self._n), dtype=torch.float32)
-        self._run(x.numpy(), cw.numpy(), self._plan)
+        self._run(x, cw.numpy(), self._plan)
         return cw.reshape(lead + (self._n,)).to(device)
 
     def encode_numpy(self, bits: np.ndarray) -> np.ndarray:

@@ -33,8 +33,8 @@ import torch
 
 from .channels import ChannelModel
 from .ofdm import OFDMGrid
+from .transceiver import CSI, check_csi
 
-CSI = Literal["perfect", "ls"]
 #: ``flat``: the error variance Sionna's interpolator reports (the pilots' ``N0 / |p|^2``,
 #: interpolated linearly, so ``N0`` everywhere with unit-power pilots); ``per_position``: the
 #: true variance of the interpolated estimate, ``(1 - w)^2 e0 + w^2 e1`` for an estimate
@@ -68,12 +68,9 @@ class FastSISOTransceiver(torch.nn.Module):
     def __init__(self, grid: OFDMGrid, channel: ChannelModel, csi: CSI = "perfect",
                  ls_error_variance: LSErrorVariance = "flat") -> None:
         super().__init__()
-        if csi not in ("perfect", "ls"):
-            raise ValueError(f"csi: must be 'perfect' or 'ls', got '{csi}'")
+        check_csi(csi, grid)
         if ls_error_variance not in ("flat", "per_position"):
             raise ValueError(f"ls_error_variance: must be 'flat' or 'per_position', got '{ls_error_variance}'")
-        if csi == "ls" and not grid.pilot_ofdm_symbol_indices:
-            raise ValueError("csi: 'ls' needs pilots, but phy.ofdm.pilot_ofdm_symbol_indices is empty")
         self.grid = grid
         self.channel = channel
         self.csi = csi

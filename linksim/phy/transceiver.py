@@ -16,6 +16,14 @@ from .ofdm import OFDMGrid
 CSI = Literal["perfect", "ls"]
 
 
+def check_csi(csi: str, grid: OFDMGrid) -> None:
+    """Raise ``ValueError`` (one line) unless ``csi`` is ``perfect``, or ``ls`` on a grid with pilots."""
+    if csi not in ("perfect", "ls"):
+        raise ValueError(f"csi: must be 'perfect' or 'ls', got '{csi}'")
+    if csi == "ls" and not grid.pilot_ofdm_symbol_indices:
+        raise ValueError("csi: 'ls' needs pilots, but phy.ofdm.pilot_ofdm_symbol_indices is empty")
+
+
 class OFDMTransceiver(torch.nn.Module):
     """Complex data symbols -> resource grid -> channel + AWGN -> channel estimate -> LMMSE.
 
@@ -32,10 +40,7 @@ class OFDMTransceiver(torch.nn.Module):
 
     def __init__(self, grid: OFDMGrid, channel: ChannelModel, csi: CSI = "perfect") -> None:
         super().__init__()
-        if csi not in ("perfect", "ls"):
-            raise ValueError(f"csi: must be 'perfect' or 'ls', got '{csi}'")
-        if csi == "ls" and not grid.pilot_ofdm_symbol_indices:
-            raise ValueError("csi: 'ls' needs pilots, but phy.ofdm.pilot_ofdm_symbol_indices is empty")
+        check_csi(csi, grid)
         self.grid = grid
         self.channel = channel
         self.csi = csi
