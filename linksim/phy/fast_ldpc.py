@@ -255,18 +255,21 @@ def _log32(y):
     return kf * _F_LN2_HI + (kf * _F_LN2_LO + (s2 + s2 * p))
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def _phi_inplace_fast(buf):
-    """Like _phi_inplace (same clipping) with float32 exp/log that are a few ulp
-    off (used by the layered schedule, which is not meant to reproduce Sionna
-    bit for bit), and one log of the ratio instead of a difference of two logs:
-    a third less work, and more accurate where phi is small (the difference of
-    two logs near 16.6 cancels to a multiple of their ulp, 1.9e-6, while
-    phi(16.6) = 1.2e-7). The clipping keeps e - 1 >= 2**-23 > 0."""
-    for i in range(buf.shape[0]):
-        x = min(max(buf[i], _PHI_LO), _PHI_HI)
-        e = _exp32(x)
-        buf[i] = _log32((e + np.float32(1.0)) / (e - np.float32(1.0)))
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _phi32(x):
+    """phi(x) = log((e^x + 1) / (e^x - 1)) for x >= 0 in float32, with the clipping of
+    _phi_inplace and float32 exp/log that are a few ulp off (the layered schedule is
+    not meant to reproduce Sionna bit for bit), and one log of the ratio instead of
+    a difference of two logs: a third less work, and more accurate where phi is small
+    (the difference of two logs near 16.6 cancels to a multiple of their ulp, 1.9e-6,
+    while phi(16.6) = 1.2e-7). The clipping keeps e - 1 >= 2**-23 > 0.  Inlined into
+    the layered kernel's loops, which are compiled with fastmath "contract" only: LLVM
+    fuses the polynomial steps into FMAs (phi 1.6x faster on AVX2, 1e-6 relative
+    difference) but does not reassociate, which would break the Cody-Waite range
+    reduction of _exp32."""
+    x = min(max(x, _PHI_LO), _PHI_HI)
+    e = _exp32(x)
+    return _log32((e + np.float32(1.0)) / (e - np.float32(1.0)))
 
 
 # ---------------------------------------------------------------------------
@@ -518,7 +521,7 @@ def _layered_syndrome_ok(post, z, lg_off, lg_n, lg_d, ls_col, ls_shift, par):
     return True
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def _layered_chunk(c0, c1, llr_ch, src, llr_max, num_iter, early_stop, rule, alpha, beta,
                    z, lg_off, lg_n, lg_d, ls_col, ls_shift, n_post, k, out_bits, out_ok, out_it):
     """Layered decoding of codewords c0..c1-1.  Layer g = base-graph row with
@@ -577,27 +580,24 @@ def _layered_chunk(c0, c1, llr_ch, src, llr_max, num_iter, early_stop, rule, alp
                     tot = tot_buf[:ng]
                     for jj in range(ng):
                         tot[jj] = zero
+                    # one fused loop per slot and direction (phi inlined): no extra
+                    # passes over the messages
                     for s in range(d):
                         qq = q_buf[s * z: s * z + ng]
                         pp = ph_buf[s * z: s * z + ng]
                         for jj in range(ng):
                             x = qq[jj]
                             sp_[jj] ^= np.uint8(1) if x < zero else np.uint8(0)
-                            pp[jj] = min(abs(x), llr_max)
-                        _phi_inplace_fast(pp)
-                        for jj in range(ng):
-                            tot[jj] += pp[jj]
-                    tmp = m1_buf[:ng]
+                            ph = _phi32(min(abs(x), llr_max))
+                            pp[jj] = ph
+                            tot[jj] += ph
                     for s in range(d):
                         qq = q_buf[s * z: s * z + ng]
                         pp = ph_buf[s * z: s * z + ng]
                         rr = rmsg[(off + s) * z: (off + s) * z + ng]
                         for jj in range(ng):
-                            tmp[jj] = tot[jj] - pp[jj]
-                        _phi_inplace_fast(tmp)
-                        for jj in range(ng):
                             x = qq[jj]
-                            mag = min(tmp[jj], llr_max)
+                            mag = min(_phi32(tot[jj] - pp[jj]), llr_max)
                             neg = sp_[jj] ^ (np.uint8(1) if x < zero else np.uint8(0))
                             rn = -mag if neg != 0 else mag
                             rr[jj] = rn
