@@ -88,6 +88,8 @@ _EXPORTS = {
     "DigitalPayload": "linksim.codecs.base",
     "AnalogPayload": "linksim.codecs.base",
     "Reconstruction": "linksim.codecs.base",
+    "ReceivedStreams": "linksim.codecs.base",
+    "ReceiverCSI": "linksim.codecs.base",
     "PointMetric": "linksim.codecs.base",
     # registries (one mechanism for built-ins and plugins)
     "CODECS": "linksim.codecs.registry",

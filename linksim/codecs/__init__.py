@@ -15,13 +15,13 @@ from linksim.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .base import (AnalogPayload, Codec, CodecContext, CodecParams, DigitalPayload, Message, PointMetric,
-                       ReceivedStreams, Reconstruction, StreamOverride, Transport, input_fields, input_path)
+                       ReceivedStreams, ReceiverCSI, Reconstruction, StreamOverride, Transport, input_fields, input_path)
     from .registry import CODECS, codec_class, register_codec
 
 #: public name -> submodule (of this package) that defines it
 _EXPORTS = {
     **dict.fromkeys(("AnalogPayload", "Codec", "CodecContext", "CodecParams", "DigitalPayload", "Message",
-                     "PointMetric", "ReceivedStreams", "Reconstruction", "StreamOverride", "Transport",
+                     "PointMetric", "ReceivedStreams", "ReceiverCSI", "Reconstruction", "StreamOverride", "Transport",
                      "input_fields", "input_path"), "base"),
     **dict.fromkeys(("CODECS", "codec_class", "register_codec"), "registry"),
 }
@@ -40,6 +40,7 @@ __all__ = [
     "Message",
     "PointMetric",
     "ReceivedStreams",
+    "ReceiverCSI",
     "Reconstruction",
     "StreamOverride",
     "Transport",

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 Path_ = Literal["digital", "analog"]
 Nonfinite = Literal["zero", "clamp", "keep"]
+AnalogEqualizer = Literal["unbiased", "mmse"]
 
 
 class StreamOverride(BaseModel):
@@ -43,6 +44,10 @@ class StreamOverride(BaseModel):
     nonfinite: Nonfinite | None = Field(default=None, description="what the decoder of a float payload does with the "
                                         "NaN/inf values bit errors make: keep them, zero them, or clamp (every value "
                                         "into the codec's declared range)")
+    analog_equalizer: AnalogEqualizer | None = Field(
+        default=None, description="analog path: what the receiver returns per symbol, the unbiased estimate y/h "
+        "(zero-mean error of variance no_eff; unbounded in deep fades) or the MMSE estimate (y/h)/(1 + no_eff) "
+        "(biased towards 0, lowest mean squared error)")
 
     @field_validator("code_rate")
     @classmethod
@@ -69,6 +74,7 @@ class Transport:
     ldpc_iterations: int = 20
     dtype: str | None = None
     nonfinite: Nonfinite = "keep"
+    analog_equalizer: AnalogEqualizer = "unbiased"
 
     def __post_init__(self) -> None:
         if self.modulation not in MODULATIONS:
@@ -85,7 +91,7 @@ class Transport:
     def link_key(self) -> tuple:
         """What determines the PHY link this stream needs (streams that agree share one)."""
         if self.path == "analog":
-            return ("analog",)
+            return ("analog", self.analog_equalizer)
         return ("digital", self.modulation, self.code_rate, self.ldpc_iterations)
 
 
@@ -106,8 +112,37 @@ class AnalogPayload:
 
 Payload = DigitalPayload | AnalogPayload
 Message = dict[str, Payload]
-#: what arrived: bits ``[B, L]`` for digital streams, a real tensor for analog ones
-ReceivedStreams = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class ReceiverCSI:
+    """What the receiver of one stream knows about the channel, for a batch of ``B`` samples.
+
+    :ivar snr_db: ``[B]`` float32 the receiver's estimate of Es/N0 per data resource
+        element [dB] (the noise variance it equalised with).
+    :ivar no_eff: analog streams: ``[B, *shape]`` float32 effective noise variance of the
+        complex symbol each received value travelled on, as the equaliser computed it
+        (``N0 / |h|^2``, plus the channel-estimation error variance with LS CSI), in units
+        of the unit-power symbols, i.e. ``1 / SNR_eff`` per value (linear; the two values
+        of one symbol share it). It is the variance of the *unbiased* estimate's error
+        whichever ``analog_equalizer`` the stream uses. None for digital streams.
+    """
+
+    snr_db: torch.Tensor
+    no_eff: torch.Tensor | None = None
+
+
+class ReceivedStreams(dict):
+    """What arrived: ``stream name -> tensor`` (bits ``[B, L]`` for digital streams, a real
+    tensor ``[B, *shape]`` for analog ones), and in :attr:`csi` what the receiver knows
+    about each stream's channel (:class:`ReceiverCSI`): the SNR estimate and, per received
+    analog value, the effective noise variance. A CSI-aware decoder reads
+    ``received.csi[name]``; ``received[name]`` is all a plain decoder needs.
+    """
+
+    def __init__(self, streams: Any = (), csi: dict[str, ReceiverCSI] | None = None) -> None:
+        super().__init__(streams)
+        self.csi: dict[str, ReceiverCSI] = dict(csi or {})
 
 
 @dataclass
@@ -298,6 +333,9 @@ class Codec(torch.nn.Module):
             t = default.override(overrides.get(name))
             if t.path == "analog" and name not in cls.analog_streams:
                 raise ValueError(f"stream '{name}' cannot take the analog path")
+            o = overrides.get(name)
+            if o is not None and o.analog_equalizer is not None and t.path != "analog":
+                raise ValueError(f"stream '{name}' is digital: 'analog_equalizer' applies to the analog path only")
             if t.dtype is not None and name not in cls.dtype_streams:
                 raise ValueError(f"stream '{name}' has no numeric payload: 'dtype' does not apply to it")
             out[name] = t

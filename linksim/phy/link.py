@@ -112,10 +112,14 @@ class AnalogLinkOutput(LinkOutput):
         sent (float32 for integer or bool input); differentiable w.r.t. the input.
     :ivar symbol_mse: ``[B]`` float32 mean squared error per complex symbol, in units of
         the power-normalised symbols (about 1 / effective SNR); detached.
+    :ivar no_eff: ``[B, *shape]`` float32 the receiver's CSI per received value: the
+        effective noise variance of its symbol (``N0/|h|^2`` plus the estimation error),
+        in units of the power-normalised symbols; detached.
     """
 
     values: torch.Tensor
     symbol_mse: torch.Tensor
+    no_eff: torch.Tensor
 
     @property
     def mean_symbol_mse(self) -> float:
@@ -159,6 +163,9 @@ class Link(torch.nn.Module):
     :param demapper: ``app`` (exact LLRs, default) or ``maxlog`` (digital only).
     :param ls_error_variance: with ``csi="ls"``: ``flat`` (N0, as Sionna reports it; default)
         or ``per_position`` (the interpolation's true error variance; fast transceiver).
+    :param analog_equalizer: analog only: ``unbiased`` (``y/h``, default) or ``mmse``
+        (``(y/h) / (1 + no_eff)``, lowest mean squared error); see
+        :class:`~linksim.phy.analog_link.AnalogLink`.
     :param device: ``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:N``.
         Inputs are moved there; outputs live there.
     :param seed: ``None``: draw from Sionna's global generators. An int in [0, 2**63):
@@ -201,6 +208,7 @@ class Link(torch.nn.Module):
         implementation: Literal["auto", "fast", "sionna"] = "auto",
         demapper: Literal["app", "maxlog"] = "app",
         ls_error_variance: Literal["flat", "per_position"] = "flat",
+        analog_equalizer: Literal["unbiased", "mmse"] | None = None,
         device: str | torch.device = "auto",
         seed: int | None = None,
         ofdm: Mapping[str, Any] | OFDMParams | None = None,
@@ -224,6 +232,10 @@ class Link(torch.nn.Module):
             raise ValueError("ls_error_variance: 'per_position' applies to csi='ls' only")
         if ls_error_variance == "per_position" and implementation == "sionna":
             raise ValueError("ls_error_variance: 'per_position' needs implementation 'fast' or 'auto'")
+        if analog_equalizer not in (None, "unbiased", "mmse"):
+            raise ValueError(f"analog_equalizer: must be 'unbiased' or 'mmse', got {analog_equalizer!r}")
+        if analog_equalizer is not None and path != "analog":
+            raise ValueError("analog_equalizer: only applies to path 'analog' (this link is digital)")
         if path == "analog":
             # digital-only options are refused rather than ignored, as unknown scenario fields are
             given = {"modulation": modulation, "code_rate": code_rate, "ldpc_iterations": ldpc_iterations,
@@ -251,7 +263,7 @@ class Link(torch.nn.Module):
                                        ls_error_variance)
         self.link: DigitalLink | AnalogLink
         if path == "analog":
-            self.link = AnalogLink(transceiver)
+            self.link = AnalogLink(transceiver, analog_equalizer or "unbiased")
             self.bits_per_symbol, self.code_rate = 0, None
         else:
             modulation = "qam16" if modulation is None else modulation
@@ -308,7 +320,7 @@ class Link(torch.nn.Module):
             with _sionna_seed(call_seed):
                 r = self.link(x, no)
             self._calls += advance  # a call refused before it ran draws nothing
-            return AnalogLinkOutput(r.channel_uses, esn0_db, r.values, r.symbol_mse)
+            return AnalogLinkOutput(r.channel_uses, esn0_db, r.values, r.symbol_mse, r.no_eff)
         if x.is_complex() or x.dim() != 2:
             raise ValueError(f"bits: expected real 0/1 values of shape [batch, num_bits], got {tuple(x.shape)} {x.dtype}")
         if bool(((x != 0) & (x != 1)).any()):

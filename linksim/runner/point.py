@@ -15,7 +15,7 @@ import numpy as np
 import sionna.phy
 import torch
 
-from linksim.codecs import AnalogPayload, Codec
+from linksim.codecs import AnalogPayload, Codec, ReceivedStreams, ReceiverCSI
 from linksim.metrics.fidelity import sanitize_images
 from linksim.metrics.table import METRICS
 from linksim.results import LinkCounts, PointKey, PointResult
@@ -102,20 +102,24 @@ def simulate_point(sim: "Simulation", key: PointKey, on_batch: Callable[[], None
                 result.num_samples = batch_size
                 on_batch()
                 break
-        received = {}
+        received = ReceivedStreams()
         uses = torch.zeros(batch_size, dtype=torch.int64)
         payload = torch.zeros(batch_size, dtype=torch.int64)
         for name, item in sent.items():
             t = codec.transports[name]
             link = sim.link(key.channel, t)
             no = sim.noise(key.snr_db, t)
+            # the receiver knows the N0 it equalises with, hence the SNR
+            snr_db = torch.full((batch_size,), -10.0 * math.log10(no), dtype=torch.float32, device=sim.device)
             if isinstance(item, AnalogPayload):
                 out = link(item.values, no)
                 received[name] = out.values
+                received.csi[name] = ReceiverCSI(snr_db, out.no_eff)
                 collect(f"symbol_mse/{name}", out.symbol_mse)
             else:
                 out = link(item.bits, no, item.lengths)
                 received[name] = out.bits
+                received.csi[name] = ReceiverCSI(snr_db)
                 c = result.links.setdefault(name, LinkCounts())
                 c.bits += int(out.num_bits.sum())
                 c.bit_errors += int(out.bit_errors.sum())

@@ -126,7 +126,7 @@ class Simulation:
             receiver = "fast" if phy.ls_error_variance == "per_position" else implementation
             transceiver = make_transceiver(self.grid, self.channels[channel], phy.csi, receiver, phy.ls_error_variance)
             if t.path == "analog":
-                self._links[key] = AnalogLink(transceiver)
+                self._links[key] = AnalogLink(transceiver, t.analog_equalizer)
             else:
                 self._links[key] = DigitalLink(transceiver, t.modulation, t.code_rate, t.ldpc_iterations,
                                                decoder=phy.resolved_decoder(self.device.type),

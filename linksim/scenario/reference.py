@@ -266,18 +266,20 @@ def _codecs(w: _Writer) -> list[str]:
            "`streams.<name>` overrides the transport of one of its streams "
            f"([fields]({'#' + w.links[_stream_model()][1]})); the stream tables give each stream's defaults. "
            "Modulation and code rate apply on the digital path; *may be analog*: the stream may take the analog "
-           "path; *may change dtype*: its values may be sent as another `dtype` (and follow `nonfinite`). "
+           "path (and then uses `analog_equalizer`); *may change dtype*: its values may be sent as another `dtype` (and "
+           "follow `nonfinite`). "
            "*codec's choice*: the codec decides how the stream's payload is serialised.", ""]
     for name, cls in _builtin_codecs():
         out += [f'<a id="codec-{_anchor(name)}"></a>', "", f"### `{name}`", "", _html_safe(_codec_summary(cls)), ""]
         samples = "(video, audio, text) samples: needs a multimodal data source" if cls.multimodal else "images"
         out += [f"Codes {samples}.", ""]
-        out += ["| stream | path | modulation | code rate | dtype | nonfinite | may be analog | may change dtype |",
-                "|---|---|---|---|---|---|---|---|"]
+        out += ["| stream | path | modulation | code rate | dtype | nonfinite | analog equalizer | may be analog "
+                "| may change dtype |",
+                "|---|---|---|---|---|---|---|---|---|"]
         for stream, t in cls.default_streams.items():
             out.append("| " + " | ".join(_cell(c) for c in (
                 f"`{stream}`", t.path, t.modulation, _value(t.code_rate), t.dtype or "codec's choice", t.nonfinite,
-                "yes" if stream in cls.analog_streams else "no", "yes" if stream in cls.dtype_streams else "no")) + " |")
+                t.analog_equalizer, "yes" if stream in cls.analog_streams else "no", "yes" if stream in cls.dtype_streams else "no")) + " |")
         out.append("")
         provided = cls.provided_metric_names()
         if provided:

@@ -335,7 +335,7 @@ def test_transport_overrides_are_applied():
         "digital", "qam64", 0.75, "float16", 10, "zero"
     )
     assert t.link_key() == ("digital", "qam64", 0.75, 10)
-    assert cls.resolve_transports({"data": StreamOverride(path="analog")})["data"].link_key() == ("analog",)
+    assert cls.resolve_transports({"data": StreamOverride(path="analog")})["data"].link_key() == ("analog", "unbiased")
 
 
 def test_resolve_transports_unknown_stream():

@@ -494,3 +494,72 @@ def test_one_noise_variance_per_sample_over_multi_slot_payloads(grid, csi):
     assert res.bit_errors[1:].tolist() == [0, 0]
     with pytest.raises(ValueError, match="no"):
         link(bits, torch.tensor([1.0, 1.0]))
+
+
+# -- the analog receiver: unbiased vs MMSE, and its per-value CSI ----------------------------
+def _fast_analog(grid, model, equalizer, csi="perfect"):
+    from linksim.phy.transceiver import make_transceiver
+
+    channel = build_channel(channel_class(model).Params(model=model), grid)
+    return AnalogLink(make_transceiver(grid, channel, csi, "fast"), equalizer)
+
+
+@pytest.mark.parametrize("snr_db", [10.0, 20.0])
+def test_analog_mmse_mse_matches_rayleigh_theory(grid, snr_db):
+    """Rayleigh block fading, perfect CSI, one slot (one fade) per sample. The MMSE
+    estimate's per-symbol MSE averages N0/(|h|^2 + N0), whose mean over |h|^2 ~ Exp(1) is
+    N0 e^N0 E1(N0) (0.2015 at 10 dB); the per-sample values are bounded by 1, so the
+    mean of 3000 fades lies within 4 standard errors of it. The unbiased estimate's
+    per-sample MSE is N0/|h|^2 (no finite mean): its median is N0/ln 2, so about half the
+    samples lie below 1.4427 N0 (binomial, 4 sigma)."""
+    from scipy.special import exp1
+
+    n0 = _no(snr_db)
+    batch, values = 3000, 2 * grid.data_symbols_per_slot
+    x = torch.randn(batch, values, generator=torch.Generator().manual_seed(11))
+    sionna.phy.config.seed = 3
+    mmse = _fast_analog(grid, "rayleigh", "mmse")(x, n0).symbol_mse.double()
+    theory = n0 * math.exp(n0) * exp1(n0)
+    se = float(mmse.std()) / math.sqrt(batch)
+    print(f"MMSE {snr_db} dB: {float(mmse.mean()):.4f} theory {theory:.4f} (se {se:.4f})")
+    assert abs(float(mmse.mean()) - theory) <= 4 * se
+    sionna.phy.config.seed = 4
+    unbiased = _fast_analog(grid, "rayleigh", "unbiased")(x, n0).symbol_mse.double()
+    below = float((unbiased <= n0 / math.log(2.0)).double().mean())
+    assert abs(below - 0.5) <= 4 * math.sqrt(0.25 / batch), below
+    assert float(unbiased.mean()) > float(mmse.mean())
+
+
+@pytest.mark.parametrize("csi", ["perfect", "ls"])
+def test_analog_no_eff_per_value_and_mmse_shrinkage(grid, csi):
+    """no_eff comes per received value (both values of a symbol share it); with perfect
+    CSI on AWGN it is N0; the MMSE values are the unbiased ones shrunk by 1/(1 + no_eff)
+    (same seed, same channel and noise)."""
+    x = torch.randn(4, 3, 301, generator=torch.Generator().manual_seed(12))
+    n0 = _no(5.0)
+    outs = {}
+    for eq in ("unbiased", "mmse"):
+        sionna.phy.config.seed = 21
+        outs[eq] = _fast_analog(grid, "rayleigh", eq, csi)(x, n0)
+    u, m = outs["unbiased"], outs["mmse"]
+    assert u.no_eff.shape == x.shape and not u.no_eff.requires_grad
+    assert torch.equal(u.no_eff, m.no_eff)
+    flat = u.no_eff.reshape(4, -1)
+    assert torch.equal(flat[:, 0:-1:2], flat[:, 1::2])  # pairs share a symbol
+    assert torch.allclose(m.values, u.values / (1.0 + u.no_eff), rtol=1e-5, atol=1e-6)
+    assert (m.symbol_mse < u.symbol_mse).all()
+    sionna.phy.config.seed = 22
+    awgn = _fast_analog(grid, "awgn", "unbiased")(x, n0)
+    assert torch.allclose(awgn.no_eff, torch.full_like(awgn.no_eff, n0), rtol=1e-5)
+
+
+def test_analog_equalizer_argument():
+    from linksim import Link
+
+    with pytest.raises(ValueError, match="analog_equalizer: only applies to path 'analog'"):
+        Link("awgn", analog_equalizer="mmse")
+    with pytest.raises(ValueError, match="analog_equalizer: must be"):
+        Link("awgn", path="analog", analog_equalizer="zf")
+    link = Link("rayleigh", path="analog", analog_equalizer="mmse", seed=1, device="cpu")
+    out = link(torch.randn(2, 64), 10.0)
+    assert link.link.equalizer == "mmse" and out.no_eff.shape == (2, 64)

@@ -51,7 +51,7 @@ def test_builtins_only_and_sorted(rendered):
     for name in CODECS.names():  # installed plugins (the example's tiny-ae) stay out of the file
         if CODECS.origin(name).kind != "built-in":
             assert f"### `{name}`" not in rendered
-    assert "| `data` | digital | qam16 | 0.5 | float32 | keep | yes | yes |" in rendered  # raw's stream
+    assert "| `data` | digital | qam16 | 0.5 | float32 | keep | unbiased | yes | yes |" in rendered  # raw's stream
     for name in ("awgn", "tdl", "umi"):
         assert f'<a id="channel-{name}"></a>' in rendered
     assert "| `digits28` | `digits28`, `digits28:train` | images |" in rendered

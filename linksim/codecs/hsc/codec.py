@@ -281,7 +281,8 @@ class HSCCodec(Codec):
 
     def _sr_decode(self, received: ReceivedStreams, sent: Message, rates: dict) -> torch.Tensor:
         if self.model is None:
-            inner_rx = {n[3:]: v for n, v in received.items() if n.startswith("sr.")}
+            inner_rx = ReceivedStreams({n[3:]: v for n, v in received.items() if n.startswith("sr.")},
+                                       {n[3:]: c for n, c in getattr(received, "csi", {}).items() if n.startswith("sr.")})
             inner_tx = {n[3:]: v for n, v in sent.items() if n.startswith("sr.")}
             rec = self.inner.decode(inner_rx, inner_tx)
             rates.update({f"sr_{n}": v for n, v in rec.rates.items()})
