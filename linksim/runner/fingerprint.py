@@ -4,8 +4,9 @@ A point already in ``results.h5`` is reused only when its fingerprint is unchang
 fingerprint covers, for one point (see docs/running.md, "What determines a point"):
 
 - the scenario parts that matter to it: seed, ``data``, ``phy``, its channel entry, its
-  codec entry (without ``series``), metrics, the budget, the link budget of a distance
-  sweep, ``metric_models`` when a learned metric is measured, and the sweep rules that
+  codec entry (without ``series``) and its streams' resolved transports, metrics, the
+  budget, the link budget of a distance sweep, ``metric_models`` when a learned metric is
+  measured, and the sweep rules that
   change its numbers (``snr_type``, the resolved ``max_samples``, ``target_bit_errors``,
   ``target_block_errors``), but not the other sweep points;
 - what the scenario's names stand for: the bytes of every file a codec param marked with
@@ -198,6 +199,9 @@ def point_inputs(sim: "Simulation", key: PointKey) -> dict[str, Any]:
         "device": device,
         "versions": run["versions"],
     }
+    # each stream's transport as the codec resolved it (its defaults with the scenario's
+    # overrides): a default the codec changes (e.g. an analog_equalizer) changes the numbers
+    parts["transports"] = {name: dict(vars(t)) for name, t in sim.codecs[key.codec].transports.items()}
     parts["phy"]["resolved_decoder"] = sc.phy.resolved_decoder(device)
     parts["phy"]["resolved_implementation"] = sc.phy.resolved_implementation(device)
     files = {**run["files"], **run["codec_files"][i]}

@@ -67,3 +67,12 @@ def test_equalizer_on_a_digital_stream_is_refused():
 
     with pytest.raises((ScenarioError, ValueError), match="analog_equalizer"):
         build_simulation("raw", {}, {"data": {"path": "digital", "analog_equalizer": "mmse"}}, num_samples=2)
+
+
+def test_resolved_transports_are_stored_with_the_point():
+    from linksim.runner.fingerprint import point_parts
+
+    sim = build_simulation("raw", {}, {"data": {"path": "analog", "analog_equalizer": "mmse"}}, num_samples=2)
+    parts = point_parts(sim, sim.points()[0])
+    assert parts["transports.data.analog_equalizer"] == "mmse"
+    assert parts["transports.data.path"] == "analog"
