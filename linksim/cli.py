@@ -72,8 +72,17 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check a scenario and print payload bits / resource elements per codec")
     v.add_argument("scenario", type=Path)
     sub.add_parser("list", help="list codecs, channel models, metrics and data sources")
-    pl = sub.add_parser("plot", help="redraw the figures of a finished run from its results.csv")
+    pl = sub.add_parser("plot", help="redraw the figures of a finished run from its results.csv "
+                                     "(options default to the run's outputs: section)")
     pl.add_argument("run_dir", type=Path)
+    pl.add_argument("--format", dest="formats", nargs="+", choices=["png", "pdf", "svg"], default=None,
+                    help="figure formats (default: png pdf svg)")
+    pl.add_argument("--dpi", type=int, default=None, help="PNG resolution [dots per inch] (default 200)")
+    pl.add_argument("--width", dest="width_in", type=float, default=None,
+                    help="figure width [in], e.g. 3.5 for one column of a two-column paper")
+    pl.add_argument("--style", default=None, help="matplotlib style name or .mplstyle file")
+    pl.add_argument("--rc", action="append", default=None, metavar="KEY=VALUE",
+                    help="a matplotlib rcParams override (repeatable), e.g. --rc font.size=8")
     t = sub.add_parser("train", help="train a codec's models with the codec's own trainer "
                                      "('linksim train <type> --help' lists its options)")
     t.add_argument("codec", help="codec type with a trainer (hsc, bridge, or a plugin's)")
@@ -436,17 +445,53 @@ def _plot(args, out: Console) -> int:
     if not csv_path.exists():
         raise RunError(f"{csv_path} does not exist: is {args.run_dir} the folder of a finished run?")
     rows = read_results_csv(csv_path)  # a malformed file: one DataError line naming the file and line, exit 2
-    paths = plot_results(rows, args.run_dir / "plots")
+    from linksim.runner.outputs import read_figure_context
+
+    options = _figure_options(args)
+    context = read_figure_context(args.run_dir)
+    titles = context.get("channel_titles") or {}
+    paths = plot_results(rows, args.run_dir / "plots", options, channel_titles=titles,
+                         targets=context.get("targets") or {}, source_values=context.get("source_values"))
     series = _series_of_run(args.run_dir)
     if series:
         from linksim.plots import plot_fidelity_vs_load
 
-        paths += plot_fidelity_vs_load(rows, series, args.run_dir / "plots")
+        paths += plot_fidelity_vs_load(rows, series, args.run_dir / "plots", options, channel_titles=titles)
     for p in paths:
         out.print(str(p), highlight=False)
     if not paths:
         out.print(f"no figure: no metric of {csv_path} has a value that can be drawn", highlight=False)
     return EXIT_OK
+
+
+def _figure_options(args):
+    """The run's ``outputs:`` section (its scenario.yaml, read without validating the whole
+    scenario), with the command line's options on top."""
+    import yaml
+
+    from linksim.errors import ScenarioError
+    from linksim.plots import FigureOptions
+
+    try:
+        section = yaml.safe_load((args.run_dir / "scenario.yaml").read_text()).get("outputs") or {}
+        section = section if isinstance(section, dict) else {}
+    except (OSError, yaml.YAMLError, AttributeError):
+        section = {}
+    given = {"formats": args.formats, "dpi": args.dpi, "width_in": args.width_in, "style": args.style}
+    fields = {**{k: section[k] for k in ("formats", "dpi", "width_in", "style") if section.get(k) is not None},
+              **{k: v for k, v in given.items() if v is not None}}
+    rc = dict(section.get("rc") or {}) if isinstance(section.get("rc"), dict) else {}
+    for item in args.rc or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ScenarioError([f"--rc: expected KEY=VALUE, got '{item}'"])
+        rc[key.strip()] = yaml.safe_load(value)
+    try:
+        if "formats" in fields:
+            fields["formats"] = tuple(fields["formats"])
+        return FigureOptions(**fields, rc=rc)  # checks the style and the rc keys and values too
+    except (ValueError, TypeError) as e:
+        raise ScenarioError([f"plot options: {str(e).splitlines()[0]}"]) from None
 
 
 def _series_of_run(run_dir: Path) -> dict[str, str]:

@@ -36,6 +36,7 @@ import secrets
 import stat
 import textwrap
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,10 @@ from linksim.errors import DataError
 from linksim.metrics.table import is_accounting_metric, is_fidelity_metric, is_link_metric, metric_info
 
 __all__ = [
+    "FigureOptions",
+    "check_rc",
+    "check_style",
+    "codec_styles",
     "read_results_csv",
     "plot_results",
     "plot_fidelity_vs_load",
@@ -57,10 +62,102 @@ __all__ = [
     "safe_filename",
 ]
 
-SNR_LABEL = "SNR (Es/N0 per RE) [dB]"
+SNR_LABEL = "Es/N0 per RE [dB]"
 DISTANCE_LABEL = "Distance [m]"
 
+#: the sample grids' layout resolution (a figure's is FigureOptions.dpi)
 _DPI = 100
+FIGURE_FORMATS = ("png", "pdf", "svg")
+#: every codec keeps one colour and one marker in every figure of a run
+_COLORS = tuple(f"C{i}" for i in range(10))
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
+
+
+@dataclass(frozen=True)
+class FigureOptions:
+    """How figures are written (a scenario's ``outputs:`` section, ``linksim plot`` options).
+
+    :ivar formats: file formats, each figure written once per format (``png``, ``pdf``, ``svg``).
+    :ivar dpi: resolution of the PNGs [dots per inch] (vector formats ignore it).
+    :ivar width_in: figure width [in] (3.5 for one column of a two-column paper, 7.16 for
+        both); panels are laid out to fit it (one column below 6 in, two below 9 in). None:
+        3.9 in per panel, up to three panels side by side.
+    :ivar style: a matplotlib style (a name such as ``seaborn-v0_8-paper`` or a
+        ``.mplstyle`` file), applied before ``rc``.
+    :ivar rc: matplotlib rcParams overrides, e.g. ``{"font.size": 8}``.
+    """
+
+    formats: tuple[str, ...] = FIGURE_FORMATS
+    dpi: int = 200
+    width_in: float | None = None
+    style: str | None = None
+    rc: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        bad = [f for f in self.formats if f not in FIGURE_FORMATS]
+        if bad or not self.formats:
+            raise ValueError(f"formats: expected some of {', '.join(FIGURE_FORMATS)}, got {list(self.formats)}")
+        if not 20 <= int(self.dpi) <= 2400:
+            raise ValueError(f"dpi: must be in [20, 2400], got {self.dpi}")
+        if self.width_in is not None and not 2.0 <= float(self.width_in) <= 40.0:
+            raise ValueError(f"width_in: must be in [2, 40] inches, got {self.width_in}")
+        for name, check, value in (("style", check_style, self.style), ("rc", check_rc, self.rc)):
+            try:
+                check(value)
+            except ValueError as e:
+                raise ValueError(f"{name}: {e}") from None
+
+
+def check_style(style: str | None) -> None:
+    """``ValueError`` unless ``style`` is None, a matplotlib style name or an existing
+    ``.mplstyle`` file."""
+    if style is None:
+        return
+    import matplotlib.style
+
+    if style.endswith(".mplstyle") or "/" in style or "\\" in style:
+        if not Path(style).expanduser().is_file():
+            raise ValueError(f"file '{style}' does not exist")
+    elif style not in matplotlib.style.available and style != "default":
+        raise ValueError(f"unknown matplotlib style '{style}' "
+                         f"(known: {', '.join(sorted(matplotlib.style.available))})")
+
+
+def check_rc(rc: Mapping[str, Any]) -> None:
+    """``ValueError`` naming the first rcParams key that matplotlib does not know or whose
+    value its own validator refuses."""
+    import matplotlib
+
+    for key, value in rc.items():
+        if key not in matplotlib.rcParams:
+            raise ValueError(f"unknown matplotlib rc parameter '{key}'")
+        try:
+            matplotlib.RcParams().__setitem__(key, value)  # matplotlib's validation, nothing set
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{key}: {str(e).splitlines()[0]}") from None
+
+
+def codec_styles(codecs: Iterable[str]) -> dict[str, dict[str, str]]:
+    """``codec -> {"color", "marker"}``, in the run's codec order: the same codec looks the
+    same in every figure (colour and marker both differ between neighbours, so curves that
+    lie on top of each other stay apart in print and for colour-blind readers)."""
+    return {c: {"color": _COLORS[i % len(_COLORS)], "marker": _MARKERS[i % len(_MARKERS)]}
+            for i, c in enumerate(_ordered_unique(codecs))}
+
+
+@contextlib.contextmanager
+def _style_context(options: FigureOptions):
+    """The options' matplotlib style and rc overrides while figures are built and saved."""
+    import matplotlib
+
+    with contextlib.ExitStack() as stack:
+        if options.style:
+            import matplotlib.style
+
+            stack.enter_context(matplotlib.style.context(options.style))
+        if options.rc:
+            stack.enter_context(matplotlib.rc_context(dict(options.rc)))
+        yield
 _MAX_GRID_COLUMNS = 8
 #: larger magnitudes are drawn as infinite (omitted): matplotlib overflows on a log axis up to ~1e250
 _MAX_DRAWABLE = 1e200
@@ -258,15 +355,20 @@ def old_objects_frozen():
 _FROZE = False  # whether old_objects_frozen froze the objects that are frozen now
 
 
-def _new_figure(n_panels: int) -> tuple[Figure, list[Any]]:
+def _new_figure(n_panels: int, options: FigureOptions) -> tuple[Figure, list[Any]]:
     # Fixed margins in inches (a layout engine costs as much as drawing on a busy CPU).
-    ncols = min(n_panels, 3)
-    nrows = math.ceil(n_panels / ncols)
-    panel_w, panel_h = 3.9, 2.9
     left, right, bottom, top, hgap, vgap = 0.85, 0.2, 0.6, 0.4, 0.85, 0.85
+    if options.width_in is None:
+        ncols = min(n_panels, 3)
+        panel_w = 3.9
+    else:  # a paper's column width: as many panels side by side as stay readable
+        ncols = min(n_panels, 1 if options.width_in < 6 else 2 if options.width_in < 9 else 3)
+        panel_w = max(1.0, (options.width_in - left - right - (ncols - 1) * hgap) / ncols)
+    panel_h = 0.75 * panel_w
+    nrows = math.ceil(n_panels / ncols)
     width = left + right + ncols * panel_w + (ncols - 1) * hgap
     height = bottom + top + nrows * panel_h + (nrows - 1) * vgap
-    fig = Figure(figsize=(width, height), dpi=_DPI)
+    fig = Figure(figsize=(width, height), dpi=options.dpi)
     FigureCanvasAgg(fig)
     fig.subplots_adjust(
         left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height,
@@ -288,20 +390,21 @@ class _Figures:
     for pixel in tests/test_plots.py).
     """
 
-    def __init__(self, reuse: bool = True) -> None:
+    def __init__(self, options: FigureOptions, reuse: bool = True) -> None:
+        self.options = options
         self._reuse = reuse and _REUSE_FIGURES
         self._figures: dict[int, tuple[Figure, list[Any]]] = {}
 
     def get(self, n_panels: int) -> tuple[Figure, list[Any]]:
         """A blank figure with ``n_panels`` panels (see :func:`_new_figure`)."""
         if not self._reuse:
-            return _new_figure(n_panels)
+            return _new_figure(n_panels, self.options)
         if n_panels in self._figures:
             fig, axes = self._figures[n_panels]
             for ax in axes:
                 _clear_panel(ax)
             return fig, axes
-        self._figures[n_panels] = _new_figure(n_panels)
+        self._figures[n_panels] = _new_figure(n_panels, self.options)
         return self._figures[n_panels]
 
 
@@ -327,23 +430,25 @@ def _clear_panel(ax: Any) -> None:
     ax.set_ylabel("")
 
 
-def _note(ax: Any, lines: list[str]) -> None:
-    if lines:
-        ax.text(
-            0.02, 0.02, "\n".join(lines), transform=ax.transAxes, fontsize=7,
-            color="0.35", ha="left", va="bottom",
-        )
+def _save(fig: Figure, stem: Path, options: FigureOptions) -> list[Path]:
+    """Write ``fig`` as ``stem.<format>`` for each of the options' formats, each atomically
+    (see :func:`write_atomically`); PNGs at the options' dpi."""
+    stem = Path(stem)
+    stem = stem.with_suffix("") if stem.suffix.lstrip(".").lower() in FIGURE_FORMATS else stem
+    import matplotlib
+
+    out = []
+    for fmt in options.formats:
+        # no creation date and fixed SVG ids: the same figure gives the same PDF/SVG bytes
+        meta = {"png": {}, "pdf": {"CreationDate": None}, "svg": {"Date": None}}[fmt]
+        with matplotlib.rc_context({"svg.hashsalt": "linksim"}):
+            out.append(write_atomically(stem.with_name(f"{stem.name}.{fmt}"),
+                                        lambda fh, fmt=fmt, meta=meta: fig.savefig(fh, format=fmt, dpi=options.dpi,
+                                                                                   metadata=meta)))
+    return out
 
 
-def _save(fig: Figure, path: Path) -> Path:
-    """Write ``fig`` to ``path`` (format from its suffix, PNG by default) atomically, see
-    :func:`_write_atomically`."""
-    path = Path(path)
-    return _write_atomically(path, lambda fh: fig.savefig(fh, format=path.suffix.lstrip(".").lower() or "png",
-                                                          dpi=_DPI))
-
-
-def _write_atomically(path: Path, write: Callable[[Any], None]) -> Path:
+def write_atomically(path: Path, write: Callable[[Any], None]) -> Path:
     """Call ``write(fh)`` on a temporary file in ``path``'s folder, then rename it to ``path``:
     an interrupted save leaves the previous file (or none) under ``path``, never a truncated
     one. (``kill -9`` may leave the hidden temporary file behind; it is never read.)"""
@@ -361,33 +466,74 @@ def _write_atomically(path: Path, write: Callable[[Any], None]) -> Path:
     return path
 
 
+def _decade_axis(ax: Any, which: str) -> None:
+    """A log axis with readable ticks: limits widened to whole decades (so at least two
+    decade ticks are labelled, never the minor ticks whose labels run into each other),
+    labels as 10^k, unlabelled minor ticks at 2..9."""
+    from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullFormatter
+
+    axis = ax.yaxis if which == "y" else ax.xaxis
+    lo, hi = ax.get_ylim() if which == "y" else ax.get_xlim()
+    if lo > 0 and hi > lo and math.isfinite(hi):
+        lo_d, hi_d = math.floor(math.log10(lo) + 1e-9), math.ceil(math.log10(hi) - 1e-9)
+        hi_d = max(hi_d, lo_d + 1)
+        (ax.set_ylim if which == "y" else ax.set_xlim)(10.0 ** lo_d, 10.0 ** hi_d)
+        step = max(1, math.ceil((hi_d - lo_d) / 6))  # at most ~7 labels
+        axis.set_major_locator(LogLocator(base=10.0, subs=(1.0,), numticks=100))
+        axis.set_major_formatter(LogFormatterSciNotation(base=10.0, labelOnlyBase=True))
+        if step > 1:
+            axis.set_major_locator(LogLocator(base=10.0 ** step, subs=(1.0,), numticks=100))
+    axis.set_minor_locator(LogLocator(base=10.0, subs=tuple(range(2, 10)), numticks=100))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _band(ax: Any, x: np.ndarray, lo: np.ndarray, hi: np.ndarray, color: str, log_y: bool) -> None:
+    """The confidence band; a one-sided interval (an infinite or undefined bound where the
+    other is finite) is drawn to the edge of the panel instead of vanishing."""
+    y0, y1 = ax.get_ylim()
+    lo_open = ~np.isfinite(lo) | ((lo <= 0) if log_y else False)
+    hi_open = ~np.isfinite(hi)
+    one = (lo_open ^ hi_open)
+    keep = (~lo_open & ~hi_open) | one
+    if not keep.any():
+        return
+    lo_d = np.where(lo_open, y0, lo)
+    hi_d = np.where(hi_open, y1, hi)
+    ax.fill_between(x, np.where(keep, lo_d, np.nan), np.where(keep, hi_d, np.nan), color=color, alpha=0.2,
+                    linewidth=0)
+    ax.set_ylim(y0, y1)
+
+
 def _plot_vs_x(
     points: list[_Point],
     metric: str,
     channels: list[str],
-    colors: dict[str, str],
+    look: "_Look",
     x_label: str,
-    path: Path,
+    stem: Path,
     log_y: bool,
-    figures: _Figures | None = None,
-) -> Path | None:
-    """One subplot per channel, one line per codec, CI as a shaded band. None if nothing to draw."""
+    figures: _Figures,
+    target: float | None = None,
+) -> list[Path]:
+    """One subplot per channel, one line per codec, CI as a shaded band, the target as a
+    dashed line. Empty if nothing to draw."""
     by_panel: dict[str, dict[str, list[_Point]]] = {}
     for p in points:
         by_panel.setdefault(p.channel, {}).setdefault(p.codec, []).append(p)
     panels = [c for c in channels if c in by_panel]
     if not panels:
-        return None
-    fig, axes = (figures or _Figures(reuse=False)).get(len(panels))
+        return []
+    fig, axes = figures.get(len(panels))
     drew_any = False
     for ax, channel in zip(axes, panels):
         notes: list[str] = []
         zeros_omitted = nonfinite_omitted = bound_drawn = False
+        bands = []
         for codec, pts in by_panel[channel].items():
             x, y, lo, hi = _series(pts)
             if x.size == 0:
                 continue
-            color = colors[codec]
+            style = look.styles[codec]
             ok = np.isfinite(y)
             nonfinite_omitted |= bool((~ok & ~np.isnan(y)).any())
             if log_y:
@@ -398,37 +544,41 @@ def _plot_vs_x(
                     ub = zero & np.isfinite(hi) & (hi > 0)
                     if ub.any():
                         bound_drawn = True
-                        ax.plot(x[ub], hi[ub], linestyle="none", marker="v", mfc="none", color=color)
+                        ax.plot(x[ub], hi[ub], linestyle="none", marker="v", mfc="none", color=style["color"])
                 ok &= y > 0
                 lo = np.where(np.isfinite(lo) & (lo > 0), lo, np.nan)
-                hi = np.where(np.isfinite(hi) & (hi > 0), hi, np.nan)
+                hi = np.where(np.isfinite(hi) & (hi > 0), hi, np.where(np.isinf(hi), np.inf, np.nan))
             if not ok.any():
                 continue
             drew_any = True
-            ax.plot(x[ok], y[ok], marker="o", markersize=4, color=color, label=codec)
-            band = ok & np.isfinite(lo) & np.isfinite(hi)
-            if band.any():
-                ax.fill_between(
-                    x, np.where(band, lo, np.nan), np.where(band, hi, np.nan),
-                    color=color, alpha=0.2, linewidth=0,
-                )
+            ax.plot(x[ok], y[ok], marker=style["marker"], markersize=4, color=style["color"],
+                    label=look.label(codec))
+            bands.append((x, np.where(ok, lo, np.nan), np.where(ok, hi, np.nan), style["color"]))
+        if target is not None and math.isfinite(target) and (target > 0 or not log_y):
+            ax.axhline(target, color="0.25", linestyle="--", linewidth=0.9, label=f"target {target:g}")
         if log_y:
             ax.set_yscale("log")
+            ax.autoscale_view()
+            _decade_axis(ax, "y")
+        for x, lo, hi, color in bands:
+            _band(ax, x, lo, hi, color, log_y)
         if zeros_omitted:
             notes.append("zero values omitted (log axis)")
         if bound_drawn:
             notes.append("\u25bd: CI upper bound where none observed")
         if nonfinite_omitted:
             notes.append("non-finite values omitted")
-        _finish_panel(ax, channel, x_label, _metric_label(metric), notes)
+        _finish_panel(ax, look.title(channel), x_label, _metric_label(metric), notes)
     if not drew_any:
-        return None
-    return _save(fig, path)
+        return []
+    return _save(fig, stem, figures.options)
 
 
 def _finish_panel(ax: Any, title: str, x_label: str, y_label: str, notes: list[str]) -> None:
-    """Title, axis labels, grid, legend and the notes about omitted points of one panel."""
-    _note(ax, notes)
+    """Title, axis labels, grid and legend of one panel; the notes about omitted points go
+    into the legend (placed where it covers the fewest points), not over the data."""
+    from matplotlib.lines import Line2D
+
     # y given: the title sits where matplotlib would put it (nothing is drawn above the axes),
     # without the tight bounding box of every tick label it computes to check that (a third
     # of the drawing time)
@@ -436,8 +586,11 @@ def _finish_panel(ax: Any, title: str, x_label: str, y_label: str, notes: list[s
     ax.set_xlabel(x_label)
     ax.set_ylabel(y_label)
     ax.grid(True, which="major", alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize="small")
+    handles, labels = ax.get_legend_handles_labels()
+    if handles or notes:
+        handles += [Line2D([], [], linestyle="none")] * len(notes)
+        labels += notes
+        ax.legend(handles, labels, fontsize="small", loc="best", handlelength=1.8)
 
 
 def _plot_vs_ber(
@@ -445,10 +598,10 @@ def _plot_vs_ber(
     ber_by_key: dict[tuple[str, str, float | None, float | None], _Point],
     metric: str,
     channels: list[str],
-    colors: dict[str, str],
-    path: Path,
-    figures: _Figures | None = None,
-) -> Path | None:
+    look: "_Look",
+    stem: Path,
+    figures: _Figures,
+) -> list[Path]:
     """Fidelity vs BER, one subplot per channel; codecs without BER rows (analog) are skipped."""
     pairs: dict[str, dict[str, list[tuple[float, float, float]]]] = {}
     for p in fid_points:
@@ -458,8 +611,8 @@ def _plot_vs_ber(
         pairs.setdefault(p.channel, {}).setdefault(p.codec, []).append((p.x, b.value, p.value))
     panels = [c for c in channels if c in pairs]
     if not panels:
-        return None
-    fig, axes = (figures or _Figures(reuse=False)).get(len(panels))
+        return []
+    fig, axes = figures.get(len(panels))
     drew_any = False
     for ax, channel in zip(axes, panels):
         zeros_omitted = nonfinite_omitted = False
@@ -473,40 +626,101 @@ def _plot_vs_ber(
             if not ok.any():
                 continue
             drew_any = True
-            ax.plot(ber[ok], fid[ok], marker="o", markersize=4, color=colors[codec], label=codec)
+            style = look.styles[codec]
+            ax.plot(ber[ok], fid[ok], marker=style["marker"], markersize=4, color=style["color"],
+                    label=look.label(codec))
         ax.set_xscale("log")
+        ax.autoscale_view()
+        _decade_axis(ax, "x")
+        if _log_scale(metric):
+            vals = [t[2] for triples in pairs[channel].values() for t in triples]
+            if vals and min(vals) > 0:
+                ax.set_yscale("log")
+                ax.autoscale_view()
+                _decade_axis(ax, "y")
         notes = []
         if zeros_omitted:
             notes.append("BER = 0 points omitted (log axis)")
         if nonfinite_omitted:
             notes.append("non-finite values omitted")
-        _finish_panel(ax, channel, "BER", _metric_label(metric), notes)
+        _finish_panel(ax, look.title(channel), "BER", _metric_label(metric), notes)
     if not drew_any:
-        return None
-    return _save(fig, path)
+        return []
+    return _save(fig, stem, figures.options)
+
+
+class _Look:
+    """What every figure of one call shares: each codec's colour, marker and legend label
+    (with the resource elements it uses per sample, and k/n when the source size is
+    known), and the channels' titles."""
+
+    def __init__(self, rows: list[dict], channel_titles: Mapping[str, str] | None,
+                 source_values: int | None) -> None:
+        points = [(str(r["codec"]), str(r["metric"]), _f(r.get("value"))) for r in rows]
+        self.styles = codec_styles(c for c, _, _ in points)
+        uses: dict[str, list[float]] = {}
+        for codec, metric, value in points:
+            if metric == "channel_uses" and math.isfinite(value) and value > 0:
+                uses.setdefault(codec, []).append(value)
+        self._labels = {}
+        for codec in self.styles:
+            u = uses.get(codec)
+            if not u:
+                self._labels[codec] = codec
+                continue
+            # a codec whose size varies with the image (jpeg) shows its mean over the points
+            re = sum(u) / len(u)
+            approx = "" if max(u) - min(u) < 0.5 else "~"
+            text = f"{approx}{re:.0f} RE"
+            if source_values:
+                text += f", k/n = {_ratio(re / source_values)}"
+            self._labels[codec] = f"{codec} ({text})"
+        self._titles = dict(channel_titles or {})
+
+    def label(self, codec: str) -> str:
+        return self._labels.get(codec, codec)
+
+    def title(self, channel: str) -> str:
+        return self._titles.get(channel, channel)
+
+
+def _ratio(r: float) -> str:
+    """A bandwidth ratio as 1/m when it is one (1/6), else to 3 significant digits."""
+    if r > 0 and abs(1 / r - round(1 / r)) < 0.02 * (1 / r) and round(1 / r) >= 2:
+        return f"1/{round(1 / r)}"
+    return f"{r:.3g}"
 
 
 @old_objects_frozen()
-def plot_results(rows: list[dict], out_dir: Path) -> list[Path]:
-    """Write the result figures as PNG files into ``out_dir`` (created if needed).
+def plot_results(rows: list[dict], out_dir: Path, options: FigureOptions | None = None, *,
+                 channel_titles: Mapping[str, str] | None = None, targets: Mapping[str, float] | None = None,
+                 source_values: int | None = None) -> list[Path]:
+    """Write the result figures into ``out_dir`` (created if needed), once per format.
 
     Args:
         rows: results rows (see the module docstring). Numbers may be floats,
             numeric strings (as read back from the CSV), ``None`` or ``''`` for
             an empty CI.
-        out_dir: folder for the PNGs.
+        out_dir: folder for the figures.
+        options: formats, dpi, width, style (default: PNG at 200 dpi, PDF and SVG).
+        channel_titles: channel label -> panel title (``"TDL-A, 100 ns, 3 m/s"``).
+        targets: metric -> target value, drawn as a dashed line on that metric's figures
+            against SNR or distance.
+        source_values: real values per source sample (C·H·W), for the bandwidth ratio
+            k/n (complex channel uses per source value) in the legends.
 
     Files (``<x>`` is ``snr`` or, when any row has a finite ``distance_m``,
-    ``distance``; metric names pass through :func:`safe_filename`):
+    ``distance``; metric names pass through :func:`safe_filename`; each as
+    ``.png``, ``.pdf`` and ``.svg`` by default):
 
-    * ``ber_vs_<x>.png``, ``bler_vs_<x>.png`` and one per stream metric
-      (``ber/data`` -> ``ber_data_vs_<x>.png``): semilog-y, one subplot per
-      channel, one line per codec, CI as a shaded band. Zeros cannot be drawn
-      on a log axis: they are omitted, noted in the panel, and their CI upper
-      bound (if any) is drawn as a hollow down-triangle.
-    * ``<metric>_vs_<x>.png`` for each fidelity metric: CI band (t interval).
-      MSE uses a log axis when all values are positive.
-    * ``<metric>_vs_ber.png``: fidelity against the codec's overall ``ber`` at
+    * ``ber_vs_<x>``, ``bler_vs_<x>`` and one per stream metric
+      (``ber/data`` -> ``ber_data_vs_<x>``): log y with decade ticks, one subplot per
+      channel, one line per codec (the same colour and marker in every figure), CI as
+      a shaded band. Zeros cannot be drawn on a log axis: they are omitted, noted in
+      the legend, and their CI upper bound (if any) is drawn as a hollow down-triangle.
+    * ``<metric>_vs_<x>`` for each fidelity metric: CI band (t interval); a log
+      axis where the metric table says so (MSE-like) and all values are positive.
+    * ``<metric>_vs_ber``: fidelity against the codec's overall ``ber`` at
       the same (codec, channel, snr, distance); codecs without BER rows
       (analog) do not appear; BER = 0 points are omitted and noted.
 
@@ -516,23 +730,26 @@ def plot_results(rows: list[dict], out_dir: Path) -> list[Path]:
     Returns:
         The paths written, in the order written.
     """
-    out_dir = Path(out_dir)
+    options = options or FigureOptions()
+    with _style_context(options):
+        return _plot_results(rows, Path(out_dir), options, channel_titles, dict(targets or {}), source_values)
+
+
+def _plot_results(rows, out_dir, options, channel_titles, targets, source_values) -> list[Path]:
     use_distance = _uses_distance(rows)
     points = [_Point(r, use_distance) for r in rows]
     x_label = DISTANCE_LABEL if use_distance else SNR_LABEL
     x_suffix = "distance" if use_distance else "snr"
 
     channels = _ordered_unique(p.channel for p in points)
-    codecs = _ordered_unique(p.codec for p in points)
-    cycle = [f"C{i}" for i in range(10)]
-    colors = {c: cycle[i % len(cycle)] for i, c in enumerate(codecs)}
+    look = _Look(rows, channel_titles, source_values)
 
     by_metric: dict[str, list[_Point]] = {}
     for p in points:
         by_metric.setdefault(p.metric, []).append(p)
 
     written: list[Path] = []
-    figures = _Figures()
+    figures = _Figures(options)
 
     def ordered_link(m: str) -> tuple[int, str]:
         return (("ber", "bler").index(_base(m)) * 2 + ("/" in m) if _base(m) in ("ber", "bler") else 9, m)
@@ -541,10 +758,8 @@ def plot_results(rows: list[dict], out_dir: Path) -> list[Path]:
     fidelity_metrics = [m for m in by_metric if is_fidelity_metric(m)]
 
     for m in link_metrics:
-        path = out_dir / f"{safe_filename(m)}_vs_{x_suffix}.png"
-        out = _plot_vs_x(by_metric[m], m, channels, colors, x_label, path, log_y=True, figures=figures)
-        if out is not None:
-            written.append(out)
+        written += _plot_vs_x(by_metric[m], m, channels, look, x_label, out_dir / f"{safe_filename(m)}_vs_{x_suffix}",
+                              log_y=True, figures=figures, target=targets.get(m))
 
     for m in fidelity_metrics:
         pts = by_metric[m]
@@ -553,18 +768,14 @@ def plot_results(rows: list[dict], out_dir: Path) -> list[Path]:
         if finite.size == 0:
             continue
         log_y = _log_scale(m) and bool((finite > 0).all())
-        path = out_dir / f"{safe_filename(m)}_vs_{x_suffix}.png"
-        out = _plot_vs_x(pts, m, channels, colors, x_label, path, log_y=log_y, figures=figures)
-        if out is not None:
-            written.append(out)
+        written += _plot_vs_x(pts, m, channels, look, x_label, out_dir / f"{safe_filename(m)}_vs_{x_suffix}",
+                              log_y=log_y, figures=figures, target=targets.get(m))
 
     ber_by_key = {p.key: p for p in by_metric.get("ber", [])}
     if ber_by_key:
         for m in fidelity_metrics:
-            path = out_dir / f"{safe_filename(m)}_vs_ber.png"
-            out = _plot_vs_ber(by_metric[m], ber_by_key, m, channels, colors, path, figures=figures)
-            if out is not None:
-                written.append(out)
+            written += _plot_vs_ber(by_metric[m], ber_by_key, m, channels, look,
+                                    out_dir / f"{safe_filename(m)}_vs_ber", figures=figures)
     return written
 
 
@@ -575,24 +786,32 @@ NOT_LOAD_PLOTTED = frozenset({"symbol_mse"})
 
 
 @old_objects_frozen()
-def plot_fidelity_vs_load(rows: list[dict], series: Mapping[str, str], out_dir: Path) -> list[Path]:
+def plot_fidelity_vs_load(rows: list[dict], series: Mapping[str, str], out_dir: Path,
+                          options: FigureOptions | None = None, *,
+                          channel_titles: Mapping[str, str] | None = None) -> list[Path]:
     """Each fidelity metric against the load each codec puts on the channel.
 
     The rate-distortion view of a study (the HSC paper's Figs. 2-4): codecs that share a
     ``series`` (``codec -> series`` from the scenario) form one line, ordered by load,
     one line per series and SNR (or distance); one subplot per channel. Two loads:
 
-    * ``<metric>_vs_channel_uses.png``: resource elements per sample, always;
-    * ``<metric>_vs_eta.png``: the per-sample ``eta`` the codecs report (HSC eq. 21,
+    * ``<metric>_vs_channel_uses``: resource elements per sample, always;
+    * ``<metric>_vs_eta``: the per-sample ``eta`` the codecs report (HSC eq. 21,
       ``(k/R + 2dL)/L²``), when every codec drawn reports it.
 
     Codecs in no series are left out; nothing is written when no series has two codecs.
 
-    :returns: the paths written.
+    :returns: the paths written (each figure once per format of ``options``).
     """
+    options = options or FigureOptions()
     out_dir = Path(out_dir)
     if not any(list(series.values()).count(v) >= 2 for v in set(series.values())):
         return []
+    with _style_context(options):
+        return _plot_fidelity_vs_load(rows, series, out_dir, options, dict(channel_titles or {}))
+
+
+def _plot_fidelity_vs_load(rows, series, out_dir, options, channel_titles) -> list[Path]:
     use_distance = _uses_distance(rows)
     points = [_Point(r, use_distance) for r in rows if str(r["codec"]) in series]
     load: dict[str, dict[tuple, float]] = {m: {} for m in LOAD_METRICS}
@@ -605,16 +824,16 @@ def plot_fidelity_vs_load(rows: list[dict], series: Mapping[str, str], out_dir: 
     channels = _ordered_unique(p.channel for p in points)
     names = _ordered_unique(series[p.codec] for p in points)
     sweeps = sorted({p.x for p in fid if math.isfinite(p.x)})
-    cycle = [f"C{i}" for i in range(10)]
-    styles = ["-", "--", ":", "-."]
+    styles = codec_styles(names)  # one look per series
+    dashes = ["-", "--", ":", "-."]
     written = []
-    figures = _Figures()
+    figures = _Figures(options)
     for x_metric in x_metrics:
         for metric in _ordered_unique(p.metric for p in fid):
             fig, axes = figures.get(len(channels))
             drew = False
             for ax, channel in zip(axes, channels):
-                for i, name in enumerate(names):
+                for name in names:
                     for j, sweep_x in enumerate(sweeps):
                         pts = [p for p in fid if p.metric == metric and p.channel == channel
                                and series[p.codec] == name and p.x == sweep_x and math.isfinite(p.value)
@@ -623,17 +842,21 @@ def plot_fidelity_vs_load(rows: list[dict], series: Mapping[str, str], out_dir: 
                             continue
                         pts.sort(key=lambda p: load[x_metric][p.key])
                         where = f"{sweep_x:g} m" if use_distance else f"{sweep_x:g} dB"
-                        ax.plot([load[x_metric][p.key] for p in pts], [p.value for p in pts], marker="o",
-                                markersize=4, color=cycle[i % len(cycle)], linestyle=styles[j % len(styles)],
+                        ax.plot([load[x_metric][p.key] for p in pts], [p.value for p in pts],
+                                marker=styles[name]["marker"], markersize=4, color=styles[name]["color"],
+                                linestyle=dashes[j % len(dashes)],
                                 label=name if len(sweeps) == 1 else f"{name} @ {where}")
                         drew = True
                 values = [p.value for p in fid if p.metric == metric and p.channel == channel
                           and math.isfinite(p.value)]
                 if _log_scale(metric) and values and min(values) > 0:
                     ax.set_yscale("log")
-                _finish_panel(ax, channel, LOAD_LABELS[x_metric], _metric_label(metric), [])
+                    ax.autoscale_view()
+                    _decade_axis(ax, "y")
+                _finish_panel(ax, channel_titles.get(channel, channel), LOAD_LABELS[x_metric],
+                              _metric_label(metric), [])
             if drew:
-                written.append(_save(fig, out_dir / f"{safe_filename(metric)}_vs_{x_metric}.png"))
+                written += _save(fig, out_dir / f"{safe_filename(metric)}_vs_{x_metric}", options)
     return written
 
 
@@ -754,7 +977,7 @@ def save_sample_grid(
             tile = Image.fromarray(_to_pixels(img)).resize((sw, sh), Image.Resampling.NEAREST)
             canvas.paste(tile.convert(mode), (x0, y0))
             draw.rectangle((x0 - 1, y0 - 1, x0 + sw, y0 + sh), outline="black", width=1)
-    return _write_atomically(path, lambda fh: canvas.save(fh, format="PNG"))
+    return write_atomically(path, lambda fh: canvas.save(fh, format="PNG"))
 
 
 def _px(inches: float) -> int:

@@ -282,3 +282,27 @@ def test_plot_with_nothing_to_draw_says_so(tmp_path, capsys):
     assert main(["plot", str(run)]) == 0
     out, _ = capsys.readouterr()
     assert "no figure" in out
+
+
+def test_plot_options_and_the_runs_outputs_section(tmp_path, capsys):
+    """`linksim plot` takes the run's outputs: section, the command line on top; a bad option
+    is one line, exit 2."""
+    run = _run_dir(tmp_path, (CSV_HEADER + "\n" + CSV_ROWS).encode())
+    (run / "scenario.yaml").write_text("outputs: {formats: [svg], dpi: 60}\n")
+    (run / "figures.json").write_text('{"channel_titles": {"awgn": "AWGN"}, "targets": {}}')
+    assert main(["plot", str(run)]) == 0, capsys.readouterr().err
+    assert sorted(p.name for p in (run / "plots").iterdir()) == ["ber_vs_snr.svg"]
+    assert main(["plot", str(run), "--format", "png", "pdf", "--dpi", "50", "--width", "3.5",
+                 "--rc", "font.size=7"]) == 0
+    assert {p.name for p in (run / "plots").iterdir()} == {"ber_vs_snr.svg", "ber_vs_snr.png", "ber_vs_snr.pdf"}
+    from PIL import Image
+
+    with Image.open(run / "plots" / "ber_vs_snr.png") as im:
+        assert abs(im.size[0] - 3.5 * 50) <= 1
+    capsys.readouterr()
+    for bad, message in ((["--rc", "font.sizee=3"], "unknown matplotlib rc parameter 'font.sizee'"),
+                         (["--rc", "nonsense"], "--rc: expected KEY=VALUE"),
+                         (["--style", "no-such-style"], "unknown matplotlib style")):
+        assert main(["plot", str(run), *bad]) == 2
+        out, err = capsys.readouterr()
+        assert message in _words(err) and "Traceback" not in out + err

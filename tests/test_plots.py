@@ -1,6 +1,7 @@
 """Tests for linksim.plots (figures are checked for existence and PNG validity)."""
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -8,6 +9,7 @@ from PIL import Image
 
 from linksim.metrics.intervals import clopper_pearson
 from linksim.plots import (
+    FigureOptions,
     is_accounting_metric,
     is_fidelity_metric,
     is_link_metric,
@@ -18,6 +20,8 @@ from linksim.plots import (
 )
 
 SNRS = [0.0, 5.0, 10.0, 15.0]
+#: the tests that check which figures are written look at the PNGs (every format: below)
+PNG = FigureOptions(formats=("png",), dpi=100)
 
 
 def _row(codec, channel, snr, metric, value, lo=None, hi=None, n=100, **extra):
@@ -73,7 +77,7 @@ def test_metric_groups():
 
 
 def test_plot_results_snr(tmp_path):
-    written = plot_results(_rows(), tmp_path / "plots")
+    written = plot_results(_rows(), tmp_path / "plots", PNG)
     names = {p.name for p in written}
     expected = {
         "ber_vs_snr.png", "bler_vs_snr.png", "ber_data_vs_snr.png",
@@ -92,13 +96,13 @@ def test_plot_results_snr(tmp_path):
 
 def test_plot_results_distance(tmp_path):
     rows = [r for r in _rows(distance=True) if r["metric"] in ("ber", "psnr", "payload_bits")]
-    written = plot_results(rows, tmp_path)
+    written = plot_results(rows, tmp_path, PNG)
     names = {p.name for p in written}
     assert names == {"ber_vs_distance.png", "psnr_vs_distance.png", "psnr_vs_ber.png"}
     # a distance sweep may leave snr_db empty (fresh NaN objects must still pair ber with psnr)
     for r in rows:
         r["snr_db"] = float("nan")
-    names = {p.name for p in plot_results(rows, tmp_path / "nosnr")}
+    names = {p.name for p in plot_results(rows, tmp_path / "nosnr", PNG)}
     assert names == {"ber_vs_distance.png", "psnr_vs_distance.png", "psnr_vs_ber.png"}
     for p in written:
         _assert_png(p)
@@ -106,13 +110,13 @@ def test_plot_results_distance(tmp_path):
 
 def test_plot_results_analog_only_and_empty(tmp_path):
     rows = [r for r in _rows() if r["codec"] == "raw-analog"]
-    names = {p.name for p in plot_results(rows, tmp_path)}
+    names = {p.name for p in plot_results(rows, tmp_path, PNG)}
     # no BER rows at all: no link figure and no fidelity-vs-BER figure
     assert names == {"psnr_vs_snr.png", "ssim_vs_snr.png", "mse_vs_snr.png", "clip_score_vs_snr.png"}
-    assert plot_results([], tmp_path / "empty") == []
+    assert plot_results([], tmp_path / "empty", PNG) == []
     # BER all zero: nothing plottable on a log axis, skipped without error
     zero = [_row("c", "awgn", s, "ber", 0.0, 0.0, 1e-4) for s in SNRS]
-    assert plot_results(zero, tmp_path / "zero") == []
+    assert plot_results(zero, tmp_path / "zero", PNG) == []
 
 
 def test_plot_results_csv_strings_and_inf(tmp_path):
@@ -122,7 +126,7 @@ def test_plot_results_csv_strings_and_inf(tmp_path):
         for r in _rows() if r["metric"] in ("ber", "psnr")
     ]
     rows.append(_row("raw-f32", "awgn", 20.0, "psnr", math.inf, None, None, 64))
-    names = {p.name for p in plot_results(rows, tmp_path)}
+    names = {p.name for p in plot_results(rows, tmp_path, PNG)}
     assert names == {"ber_vs_snr.png", "psnr_vs_snr.png", "psnr_vs_ber.png"}
 
 
@@ -175,15 +179,15 @@ def test_fidelity_vs_load_draws_one_line_per_series_and_snr(tmp_path, monkeypatc
     saved = []  # what each figure showed when it was saved (a figure is drawn on again for the next one)
     save = plots._save
 
-    def snapshot(fig, path):
+    def snapshot(fig, stem, options):
         (ax,) = fig.axes
         lines = {ln.get_label(): (list(ln.get_xdata()), list(ln.get_ydata())) for ln in ax.get_lines()}
         saved.append((lines, ax.get_xlabel(), ax.get_yscale()))
-        return save(fig, path)
+        return save(fig, stem, options)
 
     monkeypatch.setattr(plots, "_save", snapshot)
     series = {"sc-k128": "SC", "sc-k256": "SC", "hsc-d2": "HSC", "hsc-d8": "HSC"}
-    paths = plot_fidelity_vs_load(_load_rows(with_eta), series, tmp_path)
+    paths = plot_fidelity_vs_load(_load_rows(with_eta), series, tmp_path, PNG)
     # neither eta nor channel_uses is a y axis
     assert [p.name for p in paths] == ["mse_vs_channel_uses.png"] + (["mse_vs_eta.png"] if with_eta else [])
     with Image.open(paths[0]) as im:
@@ -221,9 +225,9 @@ def test_a_figure_drawn_again_draws_what_a_new_figure_draws(tmp_path, monkeypatc
     for reuse, folder in ((True, tmp_path / "reused"), (False, tmp_path / "fresh")):
         monkeypatch.setattr(plots, "_REUSE_FIGURES", reuse)
         if case == "load":
-            plot_fidelity_vs_load(rows, series, folder)
+            plot_fidelity_vs_load(rows, series, folder, PNG)
         else:
-            plot_results(rows, folder)
+            plot_results(rows, folder, PNG)
     reused, fresh = _pixels(tmp_path / "reused"), _pixels(tmp_path / "fresh")
     assert len(fresh) > 1 and reused.keys() == fresh.keys()
     for name in fresh:
@@ -248,7 +252,7 @@ def test_extreme_values_draw_without_overflow_warnings(tmp_path):
     rows += [_row("b", "awgn", s, "mse", v, -1e308, 1e308) for s, v in zip(SNRS, [-1e300, 1e200, 0.0, 1.0])]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        written = plot_results(rows, tmp_path)
+        written = plot_results(rows, tmp_path, PNG)
     assert {p.name for p in written} >= {"ber_vs_snr.png", "psnr_vs_snr.png", "mse_vs_snr.png"}
     for p in written:
         _assert_png(p)
@@ -269,11 +273,11 @@ def test_an_interrupted_figure_leaves_the_previous_png_whole(tmp_path, monkeypat
     from matplotlib.figure import Figure
 
     rows = [r for r in _rows() if r["metric"] == "ber"]
-    (first,) = plot_results(rows, tmp_path)
+    (first,) = plot_results(rows, tmp_path, PNG)
     before = first.read_bytes()
     monkeypatch.setattr(Figure, "savefig", _interrupting_savefig)
     with pytest.raises(KeyboardInterrupt):
-        plot_results(rows, tmp_path)
+        plot_results(rows, tmp_path, PNG)
     assert first.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == [first.name]  # no temporary file left behind
 
@@ -286,3 +290,131 @@ def test_an_interrupted_sample_grid_leaves_no_png(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         save_sample_grid(images, {"x @ 10 dB": images}, tmp_path / "samples" / "grid.png")
     assert not list((tmp_path / "samples").iterdir())
+
+
+# -- figures a paper can use (formats, one look per codec, readable axes, bandwidth, targets) --------
+
+def _snapshots(monkeypatch):
+    """What each figure showed when it was saved: per panel, its lines (label -> colour,
+    marker), legend texts, axis scales and labels, tick labels and collections."""
+    import linksim.plots as plots
+
+    saved = {}
+    save = plots._save
+
+    def snapshot(fig, stem, options):
+        panels = []
+        for ax in fig.axes:
+            legend = ax.get_legend()
+            panels.append({
+                "lines": {ln.get_label(): (ln.get_color(), ln.get_marker()) for ln in ax.get_lines()
+                          if not ln.get_label().startswith("_")},
+                "legend": [t.get_text() for t in legend.get_texts()] if legend else [],
+                "texts": [t.get_text() for t in ax.texts],
+                "xscale": ax.get_xscale(), "yscale": ax.get_yscale(), "title": ax.get_title(),
+                "xlabel": ax.get_xlabel(), "ylim": ax.get_ylim(),
+                "xticks": [t.get_text() for t in ax.get_xticklabels(minor=False) if t.get_text()],
+                "xminor": [t.get_text() for t in ax.get_xticklabels(minor=True) if t.get_text()],
+                "bands": len(ax.collections), "hlines": [ln.get_ydata()[0] for ln in ax.get_lines()
+                                                        if ln.get_linestyle() == "--"],
+            })
+        saved[Path(stem).name] = {"panels": panels, "size": tuple(fig.get_size_inches())}
+        return save(fig, stem, options)
+
+    monkeypatch.setattr(plots, "_save", snapshot)
+    return saved
+
+
+def test_every_figure_in_png_pdf_and_svg_at_the_dpi_asked(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    rows = [r for r in _rows() if r["metric"] in ("ber", "psnr")]
+    written = plot_results(rows, tmp_path / "a")
+    assert {p.suffix for p in written} == {".png", ".pdf", ".svg"} and len(written) == 9
+    for p in written:
+        if p.suffix == ".pdf":
+            assert p.read_bytes().startswith(b"%PDF")
+        elif p.suffix == ".svg":
+            assert ET.parse(p).getroot().tag.endswith("svg")
+    # a fixed creation date: the same figure gives the same vector bytes
+    again = plot_results(rows, tmp_path / "b")
+    for p, q in zip(written, again):
+        if p.suffix in (".pdf", ".svg"):
+            assert p.read_bytes() == q.read_bytes(), p.name
+    w200, _ = _assert_png(tmp_path / "a" / "ber_vs_snr.png")
+    (small,) = [p for p in plot_results(rows, tmp_path / "c", FigureOptions(formats=("png",), dpi=50))
+                if p.name == "ber_vs_snr.png"]
+    w50, _ = _assert_png(small)
+    assert abs(w200 / w50 - 4) < 0.05
+
+
+def test_a_codec_keeps_its_colour_and_marker_and_its_bandwidth_in_the_legend(tmp_path, monkeypatch):
+    saved = _snapshots(monkeypatch)
+    plot_results(_rows(), tmp_path, PNG, source_values=784)
+    looks = {}
+    for name, fig in saved.items():
+        for panel in fig["panels"]:
+            for label, look in panel["lines"].items():
+                looks.setdefault(label, set()).add(look)
+    assert looks and all(len(v) == 1 for v in looks.values()), looks
+    assert len({next(iter(v)) for v in looks.values()}) == len(looks)  # codecs differ
+    # 392 RE per 784 source values: one complex channel use per two values
+    assert "raw-f32 (392 RE, k/n = 1/2)" in looks
+
+
+def test_log_axes_label_decades_only(tmp_path, monkeypatch):
+    saved = _snapshots(monkeypatch)
+    rows = [_row("a", "awgn", s, "ber", b) for s, b in zip(SNRS, [0.3, 0.2, 0.15, 0.12])]
+    rows += [_row("a", "awgn", s, "psnr", p) for s, p in zip(SNRS, [8, 9, 10, 11])]
+    plot_results(rows, tmp_path, PNG)
+    panel = saved["psnr_vs_ber"]["panels"][0]
+    assert panel["xscale"] == "log" and len(panel["xticks"]) >= 2 and not panel["xminor"]
+    ber = saved["ber_vs_snr"]["panels"][0]
+    lo, hi = ber["ylim"]
+    assert math.isclose(math.log10(lo), round(math.log10(lo))) and hi / lo >= 10  # whole decades
+    # MSE-like metrics on a log axis (from the metric table)
+    rows = [_row("a", "awgn", s, "symbol_mse/z", 10 ** (-s / 10)) for s in SNRS]
+    plot_results(rows, tmp_path / "s", PNG)
+    assert saved["symbol_mse_z_vs_snr"]["panels"][0]["yscale"] == "log"
+
+
+def test_targets_channel_titles_notes_and_one_sided_bands(tmp_path, monkeypatch):
+    saved = _snapshots(monkeypatch)
+    rows = [_row("a", "tdl-A", s, "psnr", 10 + s, 9 + s, math.inf) for s in SNRS]
+    rows += [_row("a", "tdl-A", s, "ber", b, 0.0, 1e-3) for s, b in zip(SNRS, [0.1, 0.01, 0.0, 0.0])]
+    plot_results(rows, tmp_path, PNG, channel_titles={"tdl-A": "TDL-A, 100 ns, 3 m/s"}, targets={"psnr": 20.0})
+    psnr = saved["psnr_vs_snr"]["panels"][0]
+    assert psnr["title"] == "TDL-A, 100 ns, 3 m/s" and psnr["xlabel"] == "Es/N0 per RE [dB]"
+    assert psnr["hlines"] == [20.0] and "target 20" in psnr["legend"]
+    assert psnr["bands"] >= 1  # the upper bound is infinite: the band runs to the panel's edge
+    ber = saved["ber_vs_snr"]["panels"][0]
+    # notes about omitted points are legend entries, not text drawn over the data
+    assert "zero values omitted (log axis)" in ber["legend"] and not ber["texts"]
+
+
+def test_figure_width_for_a_paper_column(tmp_path, monkeypatch):
+    saved = _snapshots(monkeypatch)
+    rows = [r for r in _rows() if r["metric"] == "psnr"]  # two channels
+    plot_results(rows, tmp_path, FigureOptions(formats=("png",), dpi=100, width_in=3.5))
+    width, height = saved["psnr_vs_snr"]["size"]
+    assert math.isclose(width, 3.5, rel_tol=1e-6) and height > width  # one column, two rows
+    plot_results(rows, tmp_path / "w", FigureOptions(formats=("png",), dpi=100, width_in=7.16))
+    width, height = saved["psnr_vs_snr"]["size"]
+    assert math.isclose(width, 7.16, rel_tol=1e-6) and height < width
+
+
+def test_style_and_rc_apply_and_bad_ones_name_the_option(tmp_path):
+    import matplotlib
+
+    rows = [r for r in _rows() if r["metric"] == "psnr"]
+    plain = plot_results(rows, tmp_path / "a", PNG)[0].read_bytes()
+    styled = plot_results(rows, tmp_path / "b", FigureOptions(formats=("png",), dpi=100, style="ggplot",
+                                                              rc={"font.size": 6}))[0].read_bytes()
+    assert plain != styled
+    assert matplotlib.rcParams["font.size"] != 6  # restored after drawing
+    for bad, match in (({"rc": {"font.sizee": 3}}, "rc: unknown matplotlib rc parameter"),
+                       ({"rc": {"font.size": "big"}}, "rc: font.size"),
+                       ({"style": "no-such-style"}, "style: unknown matplotlib style"),
+                       ({"formats": ("gif",)}, "formats"), ({"dpi": 1}, "dpi")):
+        with pytest.raises(ValueError, match=match):
+            FigureOptions(**bad)

@@ -66,6 +66,16 @@ class ChannelParams(BaseModel):
         # a plugin named ``package.module:Class`` is labelled ``Class`` (labels become file names)
         return self.model.rpartition(":")[2]
 
+    def describe(self) -> str:
+        """What the channel is, for people (figure titles): e.g. ``TDL-A, 100 ns, 3 m/s``.
+        A plugin's model may override it; the default is its label."""
+        return self.default_label()
+
+    def title(self) -> str:
+        """Figure title of the channel: :meth:`describe`, after ``name:`` when the scenario names it."""
+        described = self.describe()
+        return f"{self.name}: {described}" if self.name and self.name != described else described
+
 
 class ChannelModel(torch.nn.Module):
     """Base class: produces frequency responses for a batch of slots.
@@ -181,6 +191,9 @@ class AWGNChannel(ChannelModel):
     class Params(ChannelParams):
         model: Literal["awgn"] = "awgn"
 
+        def describe(self) -> str:
+            return "AWGN"
+
     def frequency_response(self, num_slots: int, distance_m: float | None = None) -> torch.Tensor:
         g = self.grid
         shape = (int(num_slots), 1, 1, 1, 1, g.num_ofdm_symbols, g.fft_size)
@@ -195,6 +208,9 @@ class RayleighChannel(_SionnaChannel):
 
     class Params(ChannelParams):
         model: Literal["rayleigh"] = "rayleigh"
+
+        def describe(self) -> str:
+            return "Rayleigh block fading"
 
     def _sionna_model(self):
         from sionna.phy.channel import RayleighBlockFading
@@ -218,6 +234,10 @@ class _TR38901Params(ChannelParams):
 
     def default_label(self) -> str:
         return f"{self.model}-{self.profile}"
+
+    def describe(self) -> str:
+        return (f"{self.model.upper()}-{self.profile}, {self.delay_spread_s * 1e9:g} ns, {self.speed_mps:g} m/s, "
+                f"{self.carrier_frequency_hz / 1e9:g} GHz")
 
 
 class TDLChannel(_SionnaChannel):
@@ -284,6 +304,13 @@ class _SystemLevelParams(ChannelParams):
 
     def default_label(self) -> str:
         return f"{self.model}-{'los' if self.los else 'nlos'}"
+
+    def describe(self) -> str:
+        where = {"umi": "UMi", "uma": "UMa"}.get(self.model, self.model)
+        fc = "" if self.carrier_frequency_hz is None else f", {self.carrier_frequency_hz / 1e9:g} GHz"
+        # los None follows the link budget's path loss section, which the title cannot see
+        los = "" if self.los is None else (" LoS" if self.los else " NLoS")
+        return f"{where}{los}, {self.speed_mps:g} m/s{fc}"
 
 
 class _SystemLevelChannel(ChannelModel):

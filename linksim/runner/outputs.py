@@ -79,7 +79,8 @@ def result_rows(sc: Scenario, results: list[PointResult]) -> list[dict]:
 
 def write_outputs(sc: Scenario, dataset: ImageDataset | MultimodalBatch, results: list[PointResult],
                   out_dir: Path) -> list[Path]:
-    """results.csv, plots/*.png and samples/*.png from the finished points.
+    """results.csv, figures.json, the figures (plots/, in the scenario's ``outputs`` formats)
+    and samples/*.png from the finished points.
 
     :param dataset: the run's data: its first samples are the originals of the sample grids.
     :param results: the finished points, in sweep order.
@@ -91,16 +92,48 @@ def write_outputs(sc: Scenario, dataset: ImageDataset | MultimodalBatch, results
         return _write_outputs(sc, dataset, results, out_dir)
 
 
+FIGURES_JSON = "figures.json"
+
+
+def figure_context(sc: Scenario, dataset: ImageDataset | MultimodalBatch) -> dict:
+    """What the figures need beyond results.csv, as written to ``figures.json`` (so that
+    ``linksim plot`` and ``linksim compare`` redraw them alike): each channel's title, the
+    targets by metric row, and the real values per source sample (for k/n in legends)."""
+    shape = getattr(dataset, "sample_shape", None)
+    return {"channel_titles": {p.label(): p.title() for p in sc.channel_params},
+            "targets": {_row_name(k): v for k, v in sc.targets.items()},
+            "source_values": int(np.prod(shape)) if shape else None}
+
+
+def read_figure_context(run_dir: Path) -> dict:
+    """``figures.json`` of a run folder ({} when it is missing or unreadable: a run of an
+    older version; its figures then show channel labels and no targets)."""
+    import json
+
+    try:
+        data = json.loads((Path(run_dir) / FIGURES_JSON).read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
 def _write_outputs(sc: Scenario, dataset: ImageDataset | MultimodalBatch, results: list[PointResult],
                    out_dir: Path) -> list[Path]:
-    from linksim.plots import plot_fidelity_vs_load, plot_results, save_sample_grid
+    import json
+
+    from linksim.plots import write_atomically, plot_fidelity_vs_load, plot_results, save_sample_grid
     from linksim.results import write_csv
     from linksim.runner.simulation import SAMPLES_PER_GRID
 
     rows = result_rows(sc, results)
     write_csv(rows, out_dir / "results.csv")
     written = [out_dir / "results.csv"]
-    written += plot_results(rows, out_dir / "plots")
+    context = figure_context(sc, dataset)
+    written.append(write_atomically(out_dir / FIGURES_JSON,
+                                     lambda fh: fh.write(json.dumps(context, indent=1).encode())))
+    options = sc.outputs.figure_options()
+    written += plot_results(rows, out_dir / "plots", options, channel_titles=context["channel_titles"],
+                            targets=context["targets"], source_values=context["source_values"])
     originals = dataset.previews(SAMPLES_PER_GRID)
     by_pair: dict[tuple[str, str], list[PointResult]] = {}
     for r in results:
@@ -111,7 +144,8 @@ def _write_outputs(sc: Scenario, dataset: ImageDataset | MultimodalBatch, result
         path = inside_run_folder(out_dir, out_dir / "samples" / f"{codec}__{channel}.png")
         written.append(save_sample_grid(originals[: len(points[0].samples)], recon, path, title=f"{codec} over {channel}"))
     series = {c.name: c.series for c in sc.codecs if c.series}
-    written += plot_fidelity_vs_load(rows, series, out_dir / "plots")
+    written += plot_fidelity_vs_load(rows, series, out_dir / "plots", options,
+                                     channel_titles=context["channel_titles"])
     written += _save_series_grids(results, series, originals, out_dir / "samples")
     return written
 

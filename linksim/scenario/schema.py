@@ -420,6 +420,52 @@ class CodecSection(_Strict):
         return v
 
 
+class OutputsSection(_Strict):
+    """How a run writes its figures (``linksim plot DIR`` takes the same options)."""
+
+    formats: list[Literal["png", "pdf", "svg"]] = Field(
+        default_factory=lambda: ["png", "pdf", "svg"], min_length=1, max_length=3,
+        description="file formats of every figure (PDF and SVG are vector graphics for papers)")
+    dpi: int = Field(default=200, ge=20, le=2400, description="resolution of the PNG figures [dots per inch]")
+    width_in: float | None = Field(default=None, ge=2.0, le=40.0,
+                                   description="figure width [in], e.g. 3.5 (one column of a two-column paper) or "
+                                   "7.16 (both); default: 3.9 in per panel, up to three side by side")
+    style: str | None = Field(default=None, min_length=1, max_length=1000,
+                              description="a matplotlib style name (e.g. seaborn-v0_8-paper) or a .mplstyle file")
+    rc: dict[str, Any] = Field(default_factory=dict, max_length=200,
+                               description="matplotlib rcParams overrides, e.g. {font.size: 8, lines.linewidth: 1}")
+
+    @field_validator("formats")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        return list(dict.fromkeys(v))
+
+    @field_validator("style")
+    @classmethod
+    def _style(cls, v: str | None) -> str | None:
+        if v is not None:
+            from linksim.plots import check_style  # matplotlib only when a style is named
+
+            check_style(v)
+        return v
+
+    @field_validator("rc")
+    @classmethod
+    def _rc(cls, v: dict[str, Any]) -> dict[str, Any]:
+        if v:
+            from linksim.plots import check_rc  # matplotlib only when rc overrides are given
+
+            check_rc(v)
+        return v
+
+    def figure_options(self):
+        """The :class:`~linksim.plots.FigureOptions` of this section."""
+        from linksim.plots import FigureOptions
+
+        return FigureOptions(formats=tuple(self.formats), dpi=self.dpi, width_in=self.width_in, style=self.style,
+                             rc=dict(self.rc))
+
+
 class Scenario(_Strict):
     """A whole scenario file."""
 
@@ -444,6 +490,8 @@ class Scenario(_Strict):
                                       description="fidelity targets, e.g. {psnr: 25}: the range table reports where each is met")
     metric_models: MetricModels = Field(default_factory=MetricModels,
                                         description="models of the learned metrics (lpips, clip_score, fid)")
+    outputs: OutputsSection = Field(default_factory=OutputsSection,
+                                    description="figure formats, resolution, width and matplotlib style")
 
     # resolved forms, filled by load/validate (not part of the file)
     _channels: list[ChannelParams] = []

@@ -145,3 +145,18 @@ def test_transceiver_runs_with_every_channel_and_csi(grid, model, csi):
     dec = torch.complex(torch.sign(x_hat.real), torch.sign(x_hat.imag)) / 2**0.5
     ser = (dec != qpsk).float().mean().item()
     assert ser < 0.05, ser
+
+
+def test_channel_titles_say_what_the_channel_is():
+    from linksim.phy.channels import channel_class
+
+    def title(model, **kw):
+        return channel_class(model).Params(model=model, **kw).title()
+
+    assert title("awgn") == "AWGN"
+    assert title("rayleigh") == "Rayleigh block fading"
+    assert title("tdl", speed_mps=3.0, delay_spread_s=300e-9) == "TDL-A, 300 ns, 3 m/s, 3.5 GHz"
+    assert title("cdl", profile="C") == "CDL-C, 100 ns, 0 m/s, 3.5 GHz"
+    assert title("umi", los=True, carrier_frequency_hz=28e9) == "UMi LoS, 0 m/s, 28 GHz"
+    assert title("uma") == "UMa, 0 m/s"  # LoS or not follows the link budget
+    assert title("tdl", name="slow") == "slow: TDL-A, 100 ns, 0 m/s, 3.5 GHz"

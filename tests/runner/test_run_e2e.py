@@ -64,8 +64,12 @@ def test_run_writes_every_output(finished_run):
     _, out = finished_run
     assert (out / "results.csv").exists() and (out / "results.h5").exists()
     assert (out / "scenario.yaml").exists()
-    assert any((out / "plots").glob("ber_vs_snr.png"))
-    assert any((out / "plots").glob("psnr_vs_snr.png"))
+    for fmt in ("png", "pdf", "svg"):  # the default outputs: section
+        assert (out / "plots" / f"ber_vs_snr.{fmt}").is_file() and (out / "plots" / f"psnr_vs_snr.{fmt}").is_file()
+    import json
+
+    context = json.loads((out / "figures.json").read_text())
+    assert context["source_values"] == 8 * 8 and set(context["channel_titles"].values()) >= {"AWGN"}
     assert len(list((out / "samples").glob("*.png"))) == 4 * 2  # codec x channel
     with open(out / "results.csv", newline="") as fh:
         assert next(csv.reader(fh)) == CSV_COLUMNS
