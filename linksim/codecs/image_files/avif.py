@@ -15,7 +15,7 @@ class AVIFParams(ImageFileParams):
 
 class AVIFCodec(ImageFileCodec):
     """AVIF (AV1 intra, libavif via Pillow): the file as written, container included
-    (about 300 bytes of ISOBMFF boxes around the AV1 data: see docs/codecs/baselines.md).
+    (about 270 bytes of ISOBMFF boxes around the AV1 data: see docs/codecs/baselines.md).
     Greyscale images are coded as AV1 monochrome (4:0:0), colour ones as 4:2:0."""
 
     Params = AVIFParams
