@@ -28,7 +28,7 @@ from PIL import Image
 from pydantic import Field
 
 from .base import ImageFileCodec, ImageFileParams
-from .heif_container import SPS, VPS, PPS, heif_file, nal_type, nal_units, sps_picture
+from .heif_container import SPS, VPS, heif_file, nal_type, nal_units, sps_picture
 
 MAGIC = b"BPG\xfb"
 #: BPG pixel_format (and the SPS chroma_format_idc it implies) of each input kind
