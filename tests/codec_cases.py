@@ -30,6 +30,9 @@ EXTRA_PARAMS: dict[str, list[dict]] = {
     "hsc": [{"sr": "vqvae"}, {"sr": "vqvae", "d": 0}, {"sr": "jpeg2000", "d": 2}, {"d": 28}],
     "jpeg": [{"quality": 5}, {"fallback": "black"}],
     "jpeg2000": [{"compression_ratio": 200}],
+    "hevc": [{"quality": 5}, {"quality": 95}],
+    "avif": [{"quality": 5}],
+    "webp": [{"quality": 5}],
     "caption_latent": [{"mode": "text"}, {"mode": "latent"}, {"mode": "latent", "strength": 0.0}],
 }
 #: codecs whose models come from a fixture: the fixture, the params every configuration

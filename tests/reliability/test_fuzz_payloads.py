@@ -107,7 +107,7 @@ def test_a_header_announcing_a_huge_image_falls_back_at_once(type_name, side):
 
 
 def test_image_decoding_past_the_batch_deadline_falls_back_and_counts(monkeypatch):
-    import linksim.codecs.image_compression as ic
+    import linksim.codecs.image_files.base as ic
 
     codec, x = _build("jpeg", "default", {}, {})
     sent = codec.encode(x)

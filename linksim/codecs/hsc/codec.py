@@ -54,7 +54,7 @@ from ..base import (
     Transport,
     input_path,
 )
-from ..image_compression import compress_jpeg2000
+from ..image_files.jpeg2000 import compress_jpeg2000
 from ..registry import codec_class
 from .cr import (
     complementary_basis,

@@ -1,11 +1,16 @@
-"""``jpeg`` and ``jpeg2000``: classic separate source-channel coding with Pillow.
+"""What the image-file codecs share: compress each image to a file, send its bytes, decode.
 
-The compressed file travels as bytes over LDPC + QAM. A file damaged by the channel
-may fail to decode; the receiver then shows a declared fallback image (mid-grey by
-default) and the run reports the ``fallback_rate``. ``target_channel_uses`` picks, per
-image, the highest quality whose coded payload fits that many resource elements: the
+The compressed file travels as bytes over LDPC + QAM. A file damaged by the channel may
+fail to decode; the receiver then shows a declared fallback image (mid-grey by default)
+and the run reports the ``fallback_rate``. ``target_channel_uses`` picks, per image, the
+highest quality whose coded payload fits that many resource elements: the
 matched-bandwidth digital baseline that learned-JSCC papers compare against. Without
 ``target_channel_uses``, the scenario's bandwidth budget (``budget``) is the target.
+
+A format subclasses :class:`ImageFileCodec` with its ``Params`` and three short methods
+(:meth:`~ImageFileCodec._compress`, :meth:`~ImageFileCodec._search_space`,
+:meth:`~ImageFileCodec._default_setting`); a format Pillow opens sets ``format`` and
+inherits the decoder, another overrides :meth:`~ImageFileCodec._decode_file`.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import io
 import math
 import time
 import warnings
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
@@ -24,48 +29,48 @@ from pydantic import Field
 
 from linksim.phy.payload import BytesPayload
 
-from .base import Codec, CodecContext, CodecParams, DigitalPayload, Message, ReceivedStreams, Reconstruction, Transport
+from ..base import Codec, CodecContext, CodecParams, DigitalPayload, Message, ReceivedStreams, Reconstruction, Transport
 
 Fallback = Literal["mid_grey", "black"]
 #: decoding budget of a batch [s per image]; an intact 512x512 file decodes in tens of ms
 DECODE_SECONDS_PER_IMAGE = 1.0
-
-
 #: compressed files kept per codec (an image's file is the same at every point of a sweep)
-_ENCODED_CACHE_SIZE = 16384
+ENCODED_CACHE_SIZE = 16384
 
 
-class _CompressionParams(CodecParams):
+class ImageFileParams(CodecParams):
+    """Params every image-file codec takes; a format adds its quality knob."""
+
     target_channel_uses: int | None = Field(
         default=None, ge=1, description="highest quality whose coded payload fits this many resource elements per image"
     )
     fallback: Fallback = Field(default="mid_grey", description="what the receiver shows when a file cannot be decoded")
 
 
-class JPEGParams(_CompressionParams):
-    quality: int = Field(default=75, ge=1, le=95, description="libjpeg quality (ignored with target_channel_uses)")
+class ImageFileCodec(Codec):
+    """Shared machinery; subclasses say how to compress at one quality setting.
 
+    :input x: ``[B, C, H, W]`` float in [0, 1], C = 1 (greyscale) or 3 (RGB).
+    :output x_hat: ``[B, C, H, W]`` float32 in [0, 1]; the fallback image where a file did not decode.
 
-class JPEG2000Params(_CompressionParams):
-    compression_ratio: float = Field(
-        default=20.0, ge=1.0, le=10000.0, description="target raw/compressed size ratio (ignored with target_channel_uses)"
-    )
-
-
-class _ImageCompressionCodec(Codec):
-    """Shared machinery; subclasses say how to compress at one quality setting."""
+    Stream ``bytes``: the file of each image, ``8 * len(file)`` bits (per-image lengths).
+    Rates: ``fallback_rate`` (files that did not decode), and with a target,
+    ``over_budget_rate`` (images that did not fit it even at the lowest quality).
+    """
 
     default_streams = {"bytes": Transport(path="digital", modulation="qam16", code_rate=0.5)}
-    format: str = ""
+    #: Pillow's name of the format (the only one a received file is opened as); "" for a
+    #: format that overrides :meth:`_decode_file`
+    format: ClassVar[str] = ""
 
-    def __init__(self, params: _CompressionParams, transports: dict[str, Transport], context: CodecContext) -> None:
+    def __init__(self, params: ImageFileParams, transports: dict[str, Transport], context: CodecContext) -> None:
         super().__init__(params, transports, context)
         self._serializer = BytesPayload()
         self._encoded: dict[tuple, tuple[bytes, bool]] = {}  # image digest, mode, size, target -> (file, fits)
 
-    # -- quality knob: subclasses -------------------------------------------------------
+    # -- the format: subclasses -------------------------------------------------------------
     def _compress(self, img: Image.Image, quality: float) -> bytes:
-        """Compress at ``quality``: a setting where larger means better and bigger."""
+        """The file of ``img`` (mode ``L`` or ``RGB``) at ``quality``: a setting where larger means better and bigger."""
         raise NotImplementedError
 
     def _search_space(self) -> tuple[float, float, bool]:
@@ -73,9 +78,17 @@ class _ImageCompressionCodec(Codec):
         raise NotImplementedError
 
     def _default_setting(self) -> float:
+        """The quality setting used without a target (from the params)."""
         raise NotImplementedError
 
-    # -- codec face -------------------------------------------------------------------
+    def _decode_file(self, blob: bytes, c: int, h: int, w: int) -> np.ndarray | None:
+        """A received file -> ``[C, H, W]`` float32 in [0, 1], or None when it is unusable.
+
+        Must check the image size the file announces before decoding a pixel, and never raise.
+        """
+        return decode_with_pillow(blob, c, h, w, self.format)
+
+    # -- codec face -------------------------------------------------------------------------
     @property
     def target_channel_uses(self) -> int | None:
         """``params.target_channel_uses``, else the scenario's bandwidth budget (resource elements per image), else None."""
@@ -88,7 +101,7 @@ class _ImageCompressionCodec(Codec):
         self._over_budget = torch.zeros(x.shape[0], dtype=torch.int64)
         blobs = []
         target = self.target_channel_uses
-        for i, img in enumerate(_to_pil(x)):
+        for i, img in enumerate(to_pil(x, self.format or type(self).__name__)):
             # the same image is encoded at every point of a sweep, and compression (a budget
             # search compresses an image up to 16 times) is deterministic: done once per run
             key = (hashlib.blake2b(img.tobytes(), digest_size=16).digest(), img.mode, img.size, target)
@@ -97,7 +110,7 @@ class _ImageCompressionCodec(Codec):
                     self._encoded[key] = (self._compress(img, self._default_setting()), True)
                 else:
                     self._encoded[key] = self._fit(img, target)
-                if len(self._encoded) > _ENCODED_CACHE_SIZE:
+                if len(self._encoded) > ENCODED_CACHE_SIZE:
                     self._encoded.pop(next(iter(self._encoded)))  # oldest first
             blob, fits = self._encoded[key]
             self._over_budget[i] = 0 if fits else 1
@@ -112,19 +125,19 @@ class _ImageCompressionCodec(Codec):
         fill = 0.5 if self.params.fallback == "mid_grey" else 0.0
         out = np.full((len(blobs), c, h, w), fill, dtype=np.float32)
         failed = torch.zeros(len(blobs), dtype=torch.int64)
-        # A time bound on decoding damaged files. Pillow decodes in C with no way to cancel a
+        # A time bound on decoding damaged files. The decoders run in C with no way to cancel a
         # call, a thread cannot be killed (it would leak), and a process per image costs more
-        # than the decoding itself. So the work of one call is bounded instead (the header's
-        # size is checked before any pixel is decoded, see _decode_image: the decoder works
-        # on at most H x W pixels and the received bytes), and the batch has a deadline: once
-        # it has passed, the remaining files are not decoded but shown as the fallback and
-        # counted in fallback_rate like any undecodable file.
+        # than the decoding itself. So the work of one call is bounded instead (each format
+        # checks the announced image size before any pixel is decoded: the decoder works on at
+        # most H x W pixels and the received bytes), and the batch has a deadline: once it has
+        # passed, the remaining files are not decoded but shown as the fallback and counted in
+        # fallback_rate like any undecodable file.
         deadline = time.monotonic() + DECODE_SECONDS_PER_IMAGE * len(blobs)
         for i, blob in enumerate(blobs):
             if time.monotonic() > deadline:
                 failed[i] = 1
                 continue
-            arr = _decode_image(blob, c, h, w, self.format)
+            arr = self._decode_file(blob, c, h, w) if blob else None
             if arr is None:
                 failed[i] = 1
             else:
@@ -135,7 +148,7 @@ class _ImageCompressionCodec(Codec):
             rates["over_budget_rate"] = (self._over_budget[: len(blobs)], ones)
         return Reconstruction(x_hat=torch.from_numpy(out).to(received["bytes"].device), rates=rates)
 
-    # -- budget search ------------------------------------------------------------------
+    # -- budget search ----------------------------------------------------------------------
     def _fit(self, img: Image.Image, target: int) -> tuple[bytes, bool]:
         """Highest quality whose coded payload needs at most ``target`` resource elements.
 
@@ -166,67 +179,35 @@ class _ImageCompressionCodec(Codec):
         return best, True
 
 
-class JPEGCodec(_ImageCompressionCodec):
-    """Baseline JPEG (libjpeg via Pillow, optimised Huffman tables)."""
-
-    Params = JPEGParams
-    format = "JPEG"
-
-    def _compress(self, img: Image.Image, quality: float) -> bytes:
-        buf = io.BytesIO()
-        img.save(buf, format="JPEG", quality=int(quality), optimize=True)
-        return buf.getvalue()
-
-    def _search_space(self) -> tuple[float, float, bool]:
-        return 1, 95, True
-
-    def _default_setting(self) -> float:
-        return self.params.quality
-
-
-class JPEG2000Codec(_ImageCompressionCodec):
-    """JPEG 2000 (OpenJPEG via Pillow), raw codestream (no JP2 box overhead), 9/7 wavelet."""
-
-    Params = JPEG2000Params
-    format = "JPEG2000"
-
-    def _compress(self, img: Image.Image, quality: float) -> bytes:
-        # quality is the inverse compression ratio, so that larger means better
-        return compress_jpeg2000(img, 1.0 / float(quality))
-
-    def _search_space(self) -> tuple[float, float, bool]:
-        return 1.0 / 1000.0, 1.0, False
-
-    def _default_setting(self) -> float:
-        return 1.0 / self.params.compression_ratio
-
-
-def compress_jpeg2000(img: Image.Image, compression_ratio: float) -> bytes:
-    """JPEG 2000 raw codestream (no JP2 boxes, 9/7 wavelet) at a target raw/compressed ratio."""
-    buf = io.BytesIO()
-    img.save(buf, format="JPEG2000", quality_mode="rates", quality_layers=[float(compression_ratio)],
-             irreversible=True, no_jp2=True)
-    return buf.getvalue()
-
-
-def _to_pil(x: torch.Tensor) -> list[Image.Image]:
-    """``[B, C, H, W]`` in [0, 1] -> 8-bit Pillow images (L for C = 1, RGB for C = 3)."""
+def to_pil(x: torch.Tensor, who: str) -> list[Image.Image]:
+    """``[B, C, H, W]`` in [0, 1] -> 8-bit Pillow images (``L`` for C = 1, ``RGB`` for C = 3)."""
     arr = (x.detach().clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
     if arr.shape[1] == 1:
         return [Image.fromarray(a[0], mode="L") for a in arr]
     if arr.shape[1] == 3:
         return [Image.fromarray(np.ascontiguousarray(a.transpose(1, 2, 0)), mode="RGB") for a in arr]
-    raise ValueError(f"jpeg/jpeg2000: images need 1 or 3 channels, got {arr.shape[1]}")
+    raise ValueError(f"{who}: images need 1 or 3 channels, got {arr.shape[1]}")
 
 
-def _decode_image(blob: bytes, c: int, h: int, w: int, fmt: str) -> np.ndarray | None:
-    """Decode a received file into ``[C, H, W]`` float32, or None when it is unusable.
+def save_with_pillow(img: Image.Image, fmt: str, **options) -> bytes:
+    """The file Pillow writes for ``img`` in format ``fmt`` with ``options``."""
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **options)
+    return buf.getvalue()
+
+
+def to_array(img: Image.Image, c: int) -> np.ndarray:
+    """A decoded Pillow image -> ``[C, H, W]`` float32 in [0, 1] (converted to ``L`` or ``RGB``)."""
+    arr = np.asarray(img.convert("L" if c == 1 else "RGB"), dtype=np.float32) / 255.0
+    return arr[None] if c == 1 else arr.transpose(2, 0, 1)
+
+
+def decode_with_pillow(blob: bytes, c: int, h: int, w: int, fmt: str) -> np.ndarray | None:
+    """Decode a received file of format ``fmt`` into ``[C, H, W]`` float32, or None when it is unusable.
 
     The header is checked before decoding so that a corrupted size field cannot make
     the decoder allocate or work on a huge image.
     """
-    if not blob:
-        return None
     try:
         with warnings.catch_warnings():
             # a damaged size field may announce a huge image: the size is checked below before
@@ -237,8 +218,6 @@ def _decode_image(blob: bytes, c: int, h: int, w: int, fmt: str) -> np.ndarray |
             with Image.open(io.BytesIO(blob), formats=[fmt]) as im:
                 if im.size != (w, h):
                     return None
-                im = im.convert("L" if c == 1 else "RGB")
-                arr = np.asarray(im, dtype=np.float32) / 255.0
+                return to_array(im, c)
     except Exception:  # noqa: BLE001 - any failure of a damaged file is a fallback, by design
         return None
-    return arr[None] if c == 1 else arr.transpose(2, 0, 1)
