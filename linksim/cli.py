@@ -445,7 +445,7 @@ def _plot(args, out: Console) -> int:
     if not csv_path.exists():
         raise RunError(f"{csv_path} does not exist: is {args.run_dir} the folder of a finished run?")
     rows = read_results_csv(csv_path)  # a malformed file: one DataError line naming the file and line, exit 2
-    from linksim.runner.outputs import read_figure_context
+    from linksim.plots import read_figure_context
 
     options = _figure_options(args)
     context = read_figure_context(args.run_dir)

@@ -92,9 +92,6 @@ def write_outputs(sc: Scenario, dataset: ImageDataset | MultimodalBatch, results
         return _write_outputs(sc, dataset, results, out_dir)
 
 
-FIGURES_JSON = "figures.json"
-
-
 def figure_context(sc: Scenario, dataset: ImageDataset | MultimodalBatch) -> dict:
     """What the figures need beyond results.csv, as written to ``figures.json`` (so that
     ``linksim plot`` and ``linksim compare`` redraw them alike): each channel's title, the
@@ -105,23 +102,11 @@ def figure_context(sc: Scenario, dataset: ImageDataset | MultimodalBatch) -> dic
             "source_values": int(np.prod(shape)) if shape else None}
 
 
-def read_figure_context(run_dir: Path) -> dict:
-    """``figures.json`` of a run folder ({} when it is missing or unreadable: a run of an
-    older version; its figures then show channel labels and no targets)."""
-    import json
-
-    try:
-        data = json.loads((Path(run_dir) / FIGURES_JSON).read_text())
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
 def _write_outputs(sc: Scenario, dataset: ImageDataset | MultimodalBatch, results: list[PointResult],
                    out_dir: Path) -> list[Path]:
     import json
 
-    from linksim.plots import write_atomically, plot_fidelity_vs_load, plot_results, save_sample_grid
+    from linksim.plots import FIGURES_JSON, plot_fidelity_vs_load, plot_results, save_sample_grid, write_atomically
     from linksim.results import write_csv
     from linksim.runner.simulation import SAMPLES_PER_GRID
 
