@@ -50,7 +50,7 @@ from .models import (
 
 #: shipped weights used when ``params.weights`` is not given: (variant, image shape) -> name
 DEFAULT_WEIGHTS: dict[tuple[str, tuple[int, int, int]], str] = {
-    ("deepjscc", (1, 28, 28)): "digits28_awgn_r6",
+    ("deepjscc", (1, 28, 28)): "digits28_r6_awgn_10db",
 }
 #: the weights value for an untrained model (seeded by the scenario seed): tests, and the
 #: "random weights" reference point
@@ -99,7 +99,7 @@ class DeepJSCCParams(CodecParams):
                                   "encoder's output channels c (k = ceil(c*H*W/32)); the nearest achievable ratio "
                                   "within 15 % is used. Default: the weights' (1/6 for random weights)")
     weights: str | None = Field(
-        default=None, description="a shipped name (e.g. digits28_awgn_r6), a .safetensors path from "
+        default=None, description="a shipped name (e.g. digits28_r6_awgn_10db), a .safetensors path from "
                                   "'linksim train deepjscc', or 'random' (untrained, seeded by the scenario seed); "
                                   "default: the shipped weights for the data's image shape",
         json_schema_extra=input_path("file_or_name"))
