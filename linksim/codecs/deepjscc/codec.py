@@ -193,12 +193,14 @@ class DeepJSCCCodec(Codec):
             raise ValueError(f"deepjscc: the model codes {self.config.image_shape} images, the data has {shape}")
 
     def payload_table(self) -> list[dict] | None:
+        """``linksim validate``'s table: the image, and ``z`` with its exact bandwidth ratio."""
         c, h, w = self.config.image_shape
         n, k = c * h * w, self.config.k
+        lc, lh, lw = self.config.latent_shape
         return [
-            {"name": "image", "shape": (c, h, w), "data_type": "uint8 pixels", "bits": 8 * n, "bytes": n,
+            {"name": "image", "shape": f"[{c},{h},{w}]", "data_type": "float64", "bits": 64 * n, "bytes": 8 * n,
              "channel_uses": None, "note": f"n = {n} source values"},
-            {"name": "z", "shape": self.config.latent_shape, "data_type": "analog", "bits": 0, "bytes": 0,
+            {"name": "z", "shape": f"[{lc},{lh},{lw}]", "data_type": "analog", "bits": None, "bytes": None,
              "channel_uses": k, "note": f"{self.config.variant}: k/n = {k}/{n} = {k / n:.4g} (1/{n / k:.3g})"},
         ]
 

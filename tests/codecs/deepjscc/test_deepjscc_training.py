@@ -106,3 +106,19 @@ def test_photo_crops_hold_out_photos():
     test = photo_crops(("chelsea", "flower", "camera"), (), 3, 32, 1)
     assert train.shape == (4, 3, 32, 32) and test.shape == (3, 3, 32, 32)
     assert torch.equal(train, photo_crops(None, ("chelsea", "flower", "camera"), 4, 32, 0))  # same seed, same crops
+
+
+def test_validate_prints_the_exact_ratio(tmp_path, capsys):
+    (tmp_path / "s.yaml").write_text(f"""
+name: v
+device: cpu
+data: {{source: digits28, num_samples: 2, batch_size: 2}}
+channels: [{{model: awgn}}]
+sweep: {{snr_db: [10]}}
+codecs:
+  - {{name: adj, type: "{REF}", params: {{variant: adjscc, weights: random, bandwidth_ratio: 1/12}}}}
+metrics: [psnr]
+""")
+    assert main(["validate", str(tmp_path / "s.yaml")]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "adjscc: k/n = 74/784 = 0.09439" in out and "[3,7,7]" in out
