@@ -399,11 +399,12 @@ def progress(enabled: bool):
                     TimeRemainingColumn(), disable=not enabled)
 
 
-def analog_link(channel: str = "rayleigh", csi: str = "perfect", device: str | torch.device = "cpu"):
+def analog_link(channel: str = "rayleigh", csi: str = "perfect", device: str | torch.device = "cpu",
+                equalizer: str = "unbiased"):
     """The real differentiable :class:`~linksim.phy.analog_link.AnalogLink` over a default
     OFDM grid (72 subcarriers x 14 symbols, 30 kHz, pilots on symbols 2 and 11) and the
     channel model ``channel`` (``awgn`` | ``rayleigh`` | any registered model with
-    default parameters)."""
+    default parameters); ``equalizer``: ``unbiased`` | ``mmse`` (a stream's ``analog_equalizer``)."""
     from linksim.phy.analog_link import AnalogLink
     from linksim.phy.channels import build_channel, channel_class
     from linksim.phy.ofdm import OFDMGrid
@@ -411,4 +412,4 @@ def analog_link(channel: str = "rayleigh", csi: str = "perfect", device: str | t
 
     grid = OFDMGrid(72, 14, 30e3, 6, [2, 11], device=str(device))
     ch = build_channel(channel_class(channel).Params.model_validate({"model": channel}), grid)
-    return AnalogLink(OFDMTransceiver(grid, ch, csi))
+    return AnalogLink(OFDMTransceiver(grid, ch, csi), equalizer)

@@ -123,7 +123,8 @@ class DeepJSCCCodec(Codec):
     trainer = "linksim.codecs.deepjscc.training:main"
 
     Params = DeepJSCCParams
-    default_streams = {"z": Transport(path="analog")}
+    #: MMSE equalisation (``z / (1 + no_eff)``): bounded values in deep fades; the trainer's default too
+    default_streams = {"z": Transport(path="analog", analog_equalizer="mmse")}
     analog_streams = frozenset({"z"})
 
     @classmethod

@@ -4,8 +4,9 @@ Each step draws a batch and one SNR uniformly in ``--snr-db lo,hi`` (Es/N0 per d
 resource element, dB; one value for a per-SNR DeepJSCC model), encodes the batch (an
 ``adjscc`` encoder gets that SNR), sends the power-normalised symbols through the
 differentiable :class:`~linksim.phy.analog_link.AnalogLink` (OFDM, the ``--channel``
-model, channel estimation, LMMSE equaliser, as a run does), decodes (an ``adjscc``
-decoder gets the receiver's per-sample effective SNR, see :func:`receiver_snr_db`) and
+model, channel estimation, LMMSE equaliser with the ``--equalizer`` output, ``mmse`` by
+default as the codec's stream, as a run does), decodes (an ``adjscc`` decoder gets the
+receiver's per-sample effective SNR from ``no_eff``, see :func:`receiver_snr_db`) and
 minimises the per-pixel MSE with Adam (the papers' loss and optimiser).
 
 Data (``--data``):
@@ -54,7 +55,7 @@ from ..training import (
     snr_range,
     training_paths,
 )
-from .codec import parse_ratio
+from .codec import SNR_CLIP_DB, parse_ratio
 from .models import VARIANTS, DeepJSCCConfig, DeepJSCCModel, channels_for_ratio, load_deepjscc_model, save_deepjscc_model
 
 __all__ = ["HELD_OUT_PHOTOS", "TrainConfig", "evaluate", "main", "photo_crops", "receiver_snr_db", "train_deepjscc",
@@ -78,6 +79,7 @@ class TrainConfig:
     num_samples: int | None = None
     channel: str = "awgn"
     csi: str = "perfect"
+    equalizer: str = "mmse"
     snr_db: tuple[float, float] = (10.0, 10.0)
     steps: int = 3000
     batch_size: int = 64
@@ -149,6 +151,8 @@ def check_config(cfg: TrainConfig, dev: str = "cpu") -> list[str]:
         problems.append(f"--data: must be one of {', '.join(DATA)}, got {cfg.data!r}")
     if cfg.csi not in ("perfect", "ls"):
         problems.append(f"--csi: must be perfect or ls, got {cfg.csi!r}")
+    if cfg.equalizer not in ("unbiased", "mmse"):
+        problems.append(f"--equalizer: must be unbiased or mmse, got {cfg.equalizer!r}")
     if not problems:
         try:
             channels_for_ratio(parse_ratio(cfg.bandwidth_ratio), image_shape(cfg.data, cfg.image_size))
@@ -204,34 +208,29 @@ def training_data(data: str, image_size: int | None, num_samples: int | None, se
 
 # --------------------------------------------------------------------------- the loop
 
-def receiver_snr_db(out, snr_db: float, channel_name: str) -> torch.Tensor:
-    """``[B]`` SNR [dB] an ``adjscc`` decoder gets in training: ``-10 log10(mean no_eff)`` per
-    sample when the link reports the equaliser's ``no_eff`` (as the codec computes it from the
-    receiver CSI); else the drawn SNR on AWGN (where ``no_eff = N0``), and on fading channels
-    ``-10 log10(symbol_mse)``, the sample's realised symbol error, whose mean is ``mean no_eff``."""
+def receiver_snr_db(out) -> torch.Tensor:
+    """``[B]`` SNR [dB] an ``adjscc`` decoder gets, in training as in a run (the codec's
+    :meth:`~linksim.codecs.deepjscc.codec.DeepJSCCCodec.receiver_snr_db`): the effective SNR
+    ``-10 log10(mean no_eff)`` of each sample, from the link's ``no_eff`` (the receiver's CSI),
+    clipped to [-30, 60] dB."""
     batch = out.values.shape[0]
-    no_eff = getattr(out, "no_eff", None)
-    if no_eff is not None:
-        mean = no_eff.detach().reshape(batch, -1).float().mean(dim=1)
-    elif channel_name == "awgn":
-        return torch.full((batch,), float(snr_db), device=out.values.device)
-    else:
-        mean = out.symbol_mse.detach().float()
-    return (-10.0 * torch.log10(mean.clamp_min(1e-12))).clamp(-30.0, 60.0).to(out.values.device)
+    mean = out.no_eff.detach().reshape(batch, -1).float().mean(dim=1)
+    snr = -10.0 * torch.log10(mean)
+    return torch.nan_to_num(snr, nan=0.0).clamp(*SNR_CLIP_DB).to(out.values.device)
 
 
-def _step(model: DeepJSCCModel, link, x: torch.Tensor, snr: float, channel_name: str) -> torch.Tensor:
+def _step(model: DeepJSCCModel, link, x: torch.Tensor, snr: float) -> torch.Tensor:
     """Per-pixel MSE of one batch sent through ``link`` at ``snr`` dB (differentiable)."""
     from linksim.phy.snr import noise_variance
 
     out = link(model.encode(x, snr), noise_variance(snr))
-    x_hat = model.decode(out.values, receiver_snr_db(out, snr, channel_name))
+    x_hat = model.decode(out.values, receiver_snr_db(out))
     return (x_hat - x).square().mean()
 
 
 @torch.no_grad()
 def evaluate(model: DeepJSCCModel, images: torch.Tensor, snr_db: float, channel_name: str = "awgn",
-             csi: str = "perfect", batch_size: int = 128, seed: int = 0) -> float:
+             csi: str = "perfect", batch_size: int = 128, seed: int = 0, equalizer: str = "mmse") -> float:
     """PSNR [dB] of ``images`` coded by ``model`` through the analog link at ``snr_db`` (mean of
     the per-image PSNRs, peak 1)."""
     import sionna
@@ -239,12 +238,12 @@ def evaluate(model: DeepJSCCModel, images: torch.Tensor, snr_db: float, channel_
     from linksim.phy.snr import noise_variance
 
     sionna.phy.config.seed = seed
-    link = analog_link(channel_name, csi, device=images.device)
+    link = analog_link(channel_name, csi, device=images.device, equalizer=equalizer)
     psnrs = []
     for i in range(0, len(images), batch_size):
         x = images[i:i + batch_size]
         out = link(model.encode(x, snr_db), noise_variance(snr_db))
-        x_hat = model.decode(out.values, receiver_snr_db(out, snr_db, channel_name))
+        x_hat = model.decode(out.values, receiver_snr_db(out))
         mse = (x_hat - x).square().flatten(1).mean(dim=1).clamp_min(1e-10)
         psnrs.append(-10.0 * torch.log10(mse))
     return float(torch.cat(psnrs).mean())
@@ -287,7 +286,7 @@ def train_deepjscc(cfg: TrainConfig, out: str | Path, resume: bool = False, prog
     if ckpt is not None:
         ckpt.load_module(model, "a model")
     model.train()
-    link = analog_link(cfg.channel, cfg.csi, device=device)
+    link = analog_link(cfg.channel, cfg.csi, device=device, equalizer=cfg.equalizer)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     start, history, mses = 0, [], []
     if ckpt is not None:
@@ -298,6 +297,7 @@ def train_deepjscc(cfg: TrainConfig, out: str | Path, resume: bool = False, prog
 
     def checkpoint(step: int) -> None:
         extra = {"step": step, "channel": cfg.channel, "snr_db": list(cfg.snr_db), "data": cfg.data,
+                 "analog_equalizer": cfg.equalizer,
                  "held_out_photos": list(HELD_OUT_PHOTOS) if cfg.data == "photos" else None, "train": train}
         save_checkpoint(model, lambda path: save_deepjscc_model(model, path, extra=extra), opt, gen, step, weights,
                         history, mses, info, sionna=True, kind=STATE_KIND)
@@ -308,7 +308,7 @@ def train_deepjscc(cfg: TrainConfig, out: str | Path, resume: bool = False, prog
         task = bar.add_task(label, total=cfg.steps, completed=start)
         for step in range(start, cfg.steps):
             x, snr = draw_batch_and_snr(images, cfg.batch_size, tuple(cfg.snr_db), gen)
-            loss = _step(model, link, x, snr, cfg.channel)
+            loss = _step(model, link, x, snr)
             optimise(opt, loss)
             mses.append(loss.item())
             recent = recent_mse(step, mses, history)
@@ -354,6 +354,8 @@ def add_train_arguments(p) -> None:
                    help="training images (digits28: at most the 1,438 of the split; photos: crops, default 2048)")
     p.add_argument("--channel", default=d.channel, help="channel model: awgn | rayleigh | any registered model")
     p.add_argument("--csi", default=d.csi, help="receiver CSI: perfect | ls")
+    p.add_argument("--equalizer", default=d.equalizer,
+                   help="analog equaliser: mmse (the codec's default analog_equalizer) | unbiased")
     p.add_argument("--snr-db", type=_snr_option, default=d.snr_db,
                    help="training SNR [dB] (Es/N0 per resource element): one value, or lo,hi drawn per batch")
     p.add_argument("--steps", type=int, default=d.steps, help="total optimiser steps")
@@ -391,6 +393,7 @@ def run_train(args, console) -> int:
     """
     cfg = TrainConfig(variant=args.variant, bandwidth_ratio=args.bandwidth_ratio, data=args.data,
                       image_size=args.image_size, num_samples=args.num_samples, channel=args.channel, csi=args.csi,
+                      equalizer=args.equalizer,
                       snr_db=tuple(args.snr_db), steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                       seed=args.seed, checkpoint_every=args.checkpoint_every, filters=tuple(args.filters))
     problems = check_config(cfg, str(args.device))
@@ -411,6 +414,6 @@ def run_train(args, console) -> int:
                   f"{cfg.channel}: step {res['step']}, train MSE {res['train_mse']:.3e}, weights {res['weights']}")
     lo, hi = cfg.snr_db
     for snr in sorted({lo, hi}):
-        psnr = evaluate(model, test.to(args.device), snr, cfg.channel, cfg.csi, seed=cfg.seed)
+        psnr = evaluate(model, test.to(args.device), snr, cfg.channel, cfg.csi, seed=cfg.seed, equalizer=cfg.equalizer)
         console.print(f"test PSNR over {cfg.channel} at {snr:g} dB ({len(test)} held-out images): {psnr:.2f} dB")
     return 0

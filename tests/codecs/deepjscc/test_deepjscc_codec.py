@@ -134,7 +134,7 @@ def test_damaged_and_wrong_size_payloads():
 def test_gradients_reach_every_parameter_through_the_analog_link(variant):
     torch.manual_seed(0)
     model = DeepJSCCModel(DeepJSCCConfig(variant=variant, image_shape=(1, 28, 28), c=5, filters=(4, 8), af_hidden=4))
-    loss = _step(model, analog_link("rayleigh"), torch.rand(3, 1, 28, 28), 5.0, "rayleigh")
+    loss = _step(model, analog_link("rayleigh", equalizer="mmse"), torch.rand(3, 1, 28, 28), 5.0)
     loss.backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or not bool(p.grad.abs().sum() > 0)]
     assert not missing, missing
@@ -174,3 +174,33 @@ def test_an_unknown_shipped_name_lists_the_shipped_ones():
 
 def test_channels_for_ratio_picks_the_nearest():
     assert channels_for_ratio(1 / 6, (3, 32, 32)) == 16 and channels_for_ratio(1 / 6, (1, 28, 28)) == 5
+
+
+def test_in_a_run_the_adjscc_decoder_gets_each_samples_effective_snr():
+    """Through the runner: the stream goes MMSE-equalised, the receiver CSI arrives with it, and
+    on block fading each sample is decoded for its own effective SNR (on AWGN: the point's)."""
+    from codec_cases import build_simulation
+
+    from linksim.results import PointKey
+
+    sim = build_simulation(REF, {"variant": "adjscc", "weights": "random"}, {}, num_samples=6,
+                           channels=("awgn", "rayleigh"), snr_db=(10.0,))
+    codec = sim.codecs["c"]
+    assert codec.transports["z"].analog_equalizer == "mmse"
+    seen = {}
+    decode = codec.decode
+
+    def spy(received, sent):
+        seen["snr"] = codec.receiver_snr_db(received, len(received["z"]))
+        seen["csi"] = received.csi["z"]
+        return decode(received, sent)
+
+    codec.decode = spy
+    try:
+        sim.run_point(PointKey("c", "awgn", 10.0))
+        assert seen["csi"].no_eff.shape == seen["csi"].no_eff.shape[:1] + (5, 7, 7)
+        torch.testing.assert_close(seen["snr"], torch.full((6,), 10.0), rtol=0, atol=0.05)
+        sim.run_point(PointKey("c", "rayleigh", 10.0))
+        assert float(seen["snr"].std()) > 1.0  # one fade per sample (slot)
+    finally:
+        del codec.decode

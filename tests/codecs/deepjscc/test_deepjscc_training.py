@@ -35,6 +35,7 @@ BAD_OPTIONS = [
     (["--variant", "djscc"], "--variant"),
     (["--data", "cifar"], "--data"),
     (["--csi", "genie"], "--csi"),
+    (["--equalizer", "zf"], "--equalizer"),
     (["--image-size", "30"], "--image-size"),
     (["--bandwidth-ratio", "1/40"], "--bandwidth-ratio"),
     (["--bandwidth-ratio", "abc"], "--bandwidth-ratio"),
