@@ -48,7 +48,7 @@ from ..training import (
     one_line,
     optimise,
     optional,
-    progress,
+    progress as _progress,
     read_checkpoint,
     recent_mse,
     save_checkpoint,
@@ -249,7 +249,7 @@ def evaluate(model: DeepJSCCModel, images: torch.Tensor, snr_db: float, channel_
     return float(torch.cat(psnrs).mean())
 
 
-def train_deepjscc(cfg: TrainConfig, out: str | Path, resume: bool = False, progress_bar: bool = True,
+def train_deepjscc(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True,
                    device: str | torch.device = "cpu", images: torch.Tensor | None = None) -> dict:
     """Train a DeepJSCC / ADJSCC model through the analog link (see the module docstring).
 
@@ -303,7 +303,7 @@ def train_deepjscc(cfg: TrainConfig, out: str | Path, resume: bool = False, prog
                         history, mses, info, sionna=True, kind=STATE_KIND)
 
     label = f"{config.variant} k/n={config.k}/{math.prod(config.image_shape)} over {cfg.channel}"
-    bar = progress(progress_bar)
+    bar = _progress(progress)
     with bar:
         task = bar.add_task(label, total=cfg.steps, completed=start)
         for step in range(start, cfg.steps):
@@ -402,7 +402,7 @@ def run_train(args, console) -> int:
     if problems:
         raise ScenarioError(problems)
     train, test = training_data(cfg.data, cfg.image_size, cfg.num_samples, cfg.seed)
-    res = train_deepjscc(cfg, args.out, resume=args.resume, progress_bar=not args.quiet, device=args.device,
+    res = train_deepjscc(cfg, args.out, resume=args.resume, progress=not args.quiet, device=args.device,
                          images=train)
     model = res["model"]
     if args.half:

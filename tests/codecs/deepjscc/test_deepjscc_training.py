@@ -78,10 +78,10 @@ def test_resume_continues_exactly(tmp_path, variant, channel):
     images = training_data("digits28", None, 16, 0)[0]
     cfg = dict(variant=variant, channel=channel, snr_db=(0.0, 20.0), batch_size=4, filters=(4, 8), seed=3,
                checkpoint_every=100)
-    full = train_deepjscc(TrainConfig(steps=5, **cfg), tmp_path / "full", progress_bar=False, images=images)
-    part = train_deepjscc(TrainConfig(steps=2, **cfg), tmp_path / "part", progress_bar=False, images=images)
+    full = train_deepjscc(TrainConfig(steps=5, **cfg), tmp_path / "full", progress=False, images=images)
+    part = train_deepjscc(TrainConfig(steps=2, **cfg), tmp_path / "part", progress=False, images=images)
     assert part["step"] == 2
-    resumed = train_deepjscc(TrainConfig(steps=5, **cfg), tmp_path / "part", resume=True, progress_bar=False,
+    resumed = train_deepjscc(TrainConfig(steps=5, **cfg), tmp_path / "part", resume=True, progress=False,
                              images=images)
     assert resumed["step"] == 5
     _assert_same(full["model"].state_dict(), resumed["model"].state_dict())
