@@ -34,6 +34,11 @@ EXTRA_PARAMS: dict[str, list[dict]] = {
     "avif": [{"quality": 5}],
     "webp": [{"quality": 5}],
     "caption_latent": [{"mode": "text"}, {"mode": "latent"}, {"mode": "latent", "strength": 0.0}],
+    "deepjscc": [{"variant": "adjscc", "weights": "random"}, {"weights": "random", "bandwidth_ratio": "1/12"}],
+}
+#: codec-specific params variants the contract runs besides the stream configurations: (label, params)
+CONTRACT_PARAMS: dict[str, list[tuple[str, dict]]] = {
+    "deepjscc": [("adjscc", {"variant": "adjscc", "weights": "random"})],
 }
 #: codecs whose models come from a fixture: the fixture, the params every configuration
 #: starts from, and the data they need (tiny models built once per session, see tests/conftest.py)
@@ -102,7 +107,9 @@ def contract_cases(type_name: str) -> list[tuple[Case, str | None]]:
     - ``default``: the codec's own transports;
     - ``digital-float`` / ``digital-uint``: every stream of ``dtype_streams`` digital as
       ``float16`` / ``uint8`` (nonfinite policy: the stream's default);
-    - ``analog``: every stream of ``analog_streams`` on the analog path.
+    - ``analog``: every stream of ``analog_streams`` on the analog path;
+
+    and the codec's params variants of :data:`CONTRACT_PARAMS` (e.g. ``deepjscc``'s ``adjscc``).
     """
     cls = CODECS[type_name]
     dtype_streams, analog_streams = sorted(cls.dtype_streams), sorted(cls.analog_streams)
@@ -121,6 +128,7 @@ def contract_cases(type_name: str) -> list[tuple[Case, str | None]]:
     else:
         reason = None
     out.append((Case(type_name, "analog", streams=streams), reason))
+    out += [(Case(type_name, label, params=params), None) for label, params in CONTRACT_PARAMS.get(type_name, [])]
     return out
 
 

@@ -23,21 +23,44 @@ Checkpoints (all three stages), every ``checkpoint_every`` steps and at the end:
 
 Each is written to a temporary file, flushed to disk and renamed over the old one, in that
 order: a kill at any moment leaves a complete training state (the old one or the new one),
-and a resume rewrites the two others from it.
+and a resume rewrites the two others from it. The checkpoint files, option rules, progress
+bar and loop parts are :mod:`linksim.codecs.training`'s, shared with ``linksim train deepjscc``.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
 from linksim.errors import ModelUnavailable, ScenarioError
+
+from ..training import (
+    MAX_ABS_SNR_DB,  # noqa: F401 - part of this module's face
+    ArgParser as _Parser,
+    Checkpoint as _Checkpoint,
+    analog_link,
+    channel as _channel,
+    check_options as _check_options,
+    device as _device,
+    draw_batch_and_snr as _draw_batch_and_snr,
+    float_list as _float_list,
+    int_list as _int_list,
+    integer as _integer,
+    number as _number,
+    one_line as _one_line,
+    optimise as _optimise,
+    optional as _optional,
+    progress as _progress,
+    read_checkpoint,
+    recent_mse as _recent_mse,
+    save_checkpoint,
+    snr_range as _snr_range,
+    training_paths as _paths,
+)
 
 from .models import (
     SemanticConfig,
@@ -87,53 +110,12 @@ def training_images(source: str, num_samples: int | None = None) -> torch.Tensor
     return load_dataset(source, num_samples).images
 
 
-def _paths(out: Path) -> tuple[Path, Path, Path]:
-    """``(weights, training state, json)`` beside ``out``."""
-    out = Path(out)
-    stem = str(out)[: -len(".safetensors")] if out.suffix == ".safetensors" else str(out)
-    return Path(f"{stem}.safetensors"), Path(f"{stem}.optim.safetensors"), Path(f"{stem}.ckpt.json")
-
-
 # --------------------------------------------------------------------------- options
-
-#: the largest |SNR| [dB] of ``--snr-db`` (as a scenario's ``snr_db``)
-MAX_ABS_SNR_DB = 300.0
-
-
-def _integer(lo: int, hi: int):
-    def rule(v) -> str | None:
-        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            return f"must be an integer from {lo} to {hi}, got {v!r}"
-        return None
-    return rule
-
-
-def _number(lo: float, hi: float, lo_open: bool = False):
-    def rule(v) -> str | None:
-        ok = (not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
-              and (v > lo if lo_open else v >= lo) and v <= hi)
-        return None if ok else f"must be a finite number in {'(' if lo_open else '['}{lo:g}, {hi:g}], got {v!r}"
-    return rule
-
-
-def _optional(rule):
-    return lambda v: None if v is None else rule(v)
-
 
 def _hidden(v) -> str | None:
     if not v or len(v) > 16 or any(_integer(1, 65536)(w) for w in v):
         return f"must be 1 to 16 comma-separated widths from 1 to 65536, got {','.join(map(str, v or ())) or 'none'}"
     return None
-
-
-def _snr_range(v) -> str | None:
-    ok = (isinstance(v, (tuple, list)) and len(v) == 2
-          and all(not isinstance(x, bool) and isinstance(x, (int, float)) and math.isfinite(x)
-                  and abs(x) <= MAX_ABS_SNR_DB for x in v) and v[0] <= v[1])
-    if ok:
-        return None
-    shown = ",".join(f"{x:g}" if isinstance(x, (int, float)) else repr(x) for x in v) if isinstance(v, (tuple, list)) else repr(v)
-    return f"give lo,hi [dB]: two finite values, lo <= hi, within +-{MAX_ABS_SNR_DB:g} dB, got {shown}"
 
 
 def _ranks(v) -> str | None:
@@ -143,36 +125,12 @@ def _ranks(v) -> str | None:
     return None
 
 
-def _device(v) -> str | None:
-    text = str(v)
-    if not re.fullmatch(r"cpu|cuda(:\d+)?", text):
-        return f"must be cpu, cuda or cuda:<index>, got {text!r}"
-    if text.startswith("cuda"):
-        if not torch.cuda.is_available():
-            return f"{text} is not available here (torch sees no CUDA device); use --device cpu"
-        index = int(text.partition(":")[2] or 0)
-        if index >= torch.cuda.device_count():
-            return f"{text}: torch sees {torch.cuda.device_count()} CUDA device(s)"
-    return None
-
-
 def _cr_dtype(v) -> str | None:
     from linksim.phy.payload import payload_for_dtype
 
     try:
         payload_for_dtype(str(v))
     except (ValueError, TypeError) as e:
-        return str(e)
-    return None
-
-
-def _channel(v) -> str | None:
-    from linksim.errors import PluginError
-    from linksim.phy.channels import channel_class
-
-    try:
-        channel_class(str(v))
-    except (ValueError, PluginError) as e:
         return str(e)
     return None
 
@@ -205,12 +163,7 @@ def check_options(**options) -> list[str]:
     counts are integers in range, rates and weights finite, the SNR range ordered and within
     +-300 dB, the device present, the channel model and CR dtype known.
     """
-    problems = []
-    for name, value in options.items():
-        message = _RULES[name](value)
-        if message:
-            problems.append(f"--{name.replace('_', '-')}: {message}")
-    return problems
+    return _check_options(_RULES, **options)
 
 
 def _require(**options) -> None:
@@ -233,189 +186,16 @@ def _check_shift(shift: int, images: torch.Tensor) -> None:
 STATE_KIND = "hsc-training-state/2"
 
 
-def _one_line(e: BaseException) -> str:
-    return " ".join(f"{type(e).__name__}: {e}".split())
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # pragma: no cover - a system without directory file descriptors
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: Path, write) -> None:
-    """``write(tmp)``, flush ``tmp`` to disk, rename it over ``path``: ``path`` is either the old
-    file or the new one, whenever the process dies."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
-
-
-def _sionna_config():
-    import sionna
-
-    return sionna.phy.config
-
-
-def _rng_state(gen: torch.Generator, sionna: bool) -> tuple[dict[str, torch.Tensor], dict]:
-    """Every random generator a training loop draws from: tensors and JSON-able extras."""
-    tensors = {"rng.gen": gen.get_state(), "rng.torch": torch.random.get_rng_state()}
-    if torch.cuda.is_available():
-        for i, state in enumerate(torch.cuda.get_rng_state_all()):
-            tensors[f"rng.cuda.{i}"] = state
-    extra = {}
-    if sionna:
-        cfg = _sionna_config()
-        for d in cfg.available_devices:
-            tensors[f"rng.sionna.{d}"] = cfg.torch_rng(d).get_state()
-        np_rng, py_rng = getattr(cfg, "_np_rng", None), getattr(cfg, "_py_rng", None)
-        if np_rng is not None:
-            extra["sionna_np"] = np_rng.bit_generator.state
-        if py_rng is not None:
-            extra["sionna_py"] = py_rng.getstate()
-    return tensors, extra
-
-
-def _set_rng_state(tensors: dict[str, torch.Tensor], extra: dict, gen: torch.Generator, sionna: bool) -> None:
-    gen.set_state(tensors["rng.gen"])
-    torch.random.set_rng_state(tensors["rng.torch"])
-    if torch.cuda.is_available():
-        for i in range(torch.cuda.device_count()):
-            if f"rng.cuda.{i}" in tensors:
-                torch.cuda.set_rng_state(tensors[f"rng.cuda.{i}"], i)
-    if sionna:
-        import random
-
-        import numpy as np
-
-        cfg = _sionna_config()
-        for d in cfg.available_devices:
-            if f"rng.sionna.{d}" in tensors:
-                cfg.torch_rng(d).set_state(tensors[f"rng.sionna.{d}"])
-        if "sionna_np" in extra and hasattr(cfg, "_np_rng"):
-            cfg._np_rng = np.random.default_rng()
-            cfg._np_rng.bit_generator.state = extra["sionna_np"]
-        if "sionna_py" in extra and hasattr(cfg, "_py_rng"):
-            version, internal, gauss = extra["sionna_py"]
-            cfg._py_rng = random.Random()
-            cfg._py_rng.setstate((version, tuple(internal), gauss))
-
-
-@dataclass
-class _Checkpoint:
-    """A training state read back: ``step``, the module's state, and what restores the rest."""
-
-    path: Path
-    step: int
-    module: dict[str, torch.Tensor]
-    tensors: dict[str, torch.Tensor]
-    body: dict
-
-    @property
-    def history(self) -> list:
-        return list(self.body.get("history", []))
-
-    @property
-    def recent(self) -> list[float]:
-        return [float(v) for v in self.body.get("recent", [])]
-
-    def load_module(self, module: torch.nn.Module, what: str) -> None:
-        try:
-            module.load_state_dict(self.module)
-        except RuntimeError as e:
-            raise ModelUnavailable(f"--resume: checkpoint {self.path} holds {what} of another shape "
-                                   f"({_one_line(e)[:300]})") from None
-
-    def restore(self, opt: torch.optim.Optimizer, gen: torch.Generator, sionna: bool, **hyper) -> None:
-        """Adam's whole state (with the current ``hyper`` parameters, e.g. ``lr``) and every generator."""
-        state: dict = {}
-        for name, value in self.tensors.items():
-            if name.startswith("optim."):
-                _, index, key = name.split(".", 2)
-                state.setdefault(int(index), {})[key] = value
-        for index, scalars in self.body.get("optim_scalars", {}).items():
-            state.setdefault(int(index), {}).update(scalars)
-        groups = self.body["param_groups"]
-        try:
-            opt.load_state_dict({"state": state, "param_groups": groups})
-        except (ValueError, KeyError, RuntimeError) as e:
-            raise ModelUnavailable(f"--resume: checkpoint {self.path} holds an optimizer state that does not fit "
-                                   f"({_one_line(e)[:300]})") from None
-        for group in opt.param_groups:
-            group.update(hyper)
-        _set_rng_state(self.tensors, self.body.get("rng", {}), gen, sionna)
-
-
 def _save_checkpoint(module: torch.nn.Module, export, opt: torch.optim.Optimizer, gen: torch.Generator, step: int,
                      out: Path, history: list, recent: list[float], info: dict, sionna: bool) -> None:
-    """Write a training checkpoint beside ``out`` (see the module docstring): the training
-    state (one file: ``module``, Adam, the generators, the history), then the module as
-    weights (``export(path)``), then the json; each atomically, in that order."""
-    from safetensors.torch import save_file
-
-    weights, state_path, meta_path = _paths(out)
-    tensors = {f"model.{k}": v.detach().float().cpu().contiguous().clone() if v.is_floating_point()
-               else v.detach().cpu().contiguous().clone() for k, v in module.state_dict().items()}
-    sd = opt.state_dict()
-    scalars: dict[str, dict] = {}
-    for index, entry in sd["state"].items():
-        for key, value in entry.items():
-            if isinstance(value, torch.Tensor):
-                tensors[f"optim.{index}.{key}"] = value.detach().cpu().contiguous().clone()
-            else:
-                scalars.setdefault(str(index), {})[key] = value
-    rng_tensors, rng_extra = _rng_state(gen, sionna)
-    tensors.update(rng_tensors)
-    body = {"step": step, "param_groups": sd["param_groups"], "optim_scalars": scalars, "rng": rng_extra,
-            "history": history, "recent": recent[-50:], "info": info}
-    meta = {"linksim": STATE_KIND, "step": str(step), "state": json.dumps(body)}
-    _atomic_write(state_path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
-    _atomic_write(weights, export)
-    text = json.dumps({"step": step, **info, "history": history[-50:]}, indent=1)
-    _atomic_write(meta_path, lambda tmp: tmp.write_text(text))
+    """An HSC training checkpoint beside ``out`` (see the module docstring and
+    :func:`linksim.codecs.training.save_checkpoint`)."""
+    save_checkpoint(module, export, opt, gen, step, out, history, recent, info, sionna, STATE_KIND)
 
 
 def _read_checkpoint(out: Path) -> _Checkpoint:
-    """The training state beside ``out``.
-
-    :raises FileNotFoundError: there is none. :raises ModelUnavailable: one line naming the
-        file when it cannot be read (damaged, truncated, not a training state of this version).
-    """
-    from safetensors import safe_open
-
-    _, state_path, _ = _paths(out)
-    if not state_path.is_file():
-        raise FileNotFoundError(f"--resume: no checkpoint {state_path}")
-    try:
-        with safe_open(str(state_path), framework="pt") as f:
-            meta = f.metadata() or {}
-            if meta.get("linksim") != STATE_KIND:
-                raise ValueError(f"not a training state of this linksim (kind {meta.get('linksim')!r}, expected "
-                                 f"{STATE_KIND!r}; an older version's checkpoint cannot resume exactly)")
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-        body = json.loads(meta["state"])
-        step = int(body["step"])
-        body["param_groups"]  # noqa: B018 - present
-    except Exception as e:  # noqa: BLE001 - whatever is wrong with the file, one line naming it
-        raise ModelUnavailable(f"--resume: checkpoint {state_path} cannot be read ({_one_line(e)[:300]}); "
-                               "train again without --resume") from None
-    module = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-    return _Checkpoint(state_path, step, module, tensors, body)
+    """The HSC training state beside ``out`` (:func:`linksim.codecs.training.read_checkpoint`)."""
+    return read_checkpoint(out, STATE_KIND)
 
 
 def _load_weights(path, device, what: str) -> SemanticModel:
@@ -446,27 +226,6 @@ def _loss(model: SemanticModel, x: torch.Tensor, beta: float) -> tuple[torch.Ten
     else:
         extra = out.vq_loss * out.mu.shape[1]
     return rec + extra, (x_hat.detach() - x).square().mean()
-
-
-def _recent_mse(step: int, mses: list[float], history: list) -> float:
-    """Per-pixel MSE over the last 50 steps; every 50 steps it also goes into ``history``."""
-    recent = sum(mses[-50:]) / max(1, len(mses[-50:]))
-    if (step + 1) % 50 == 0:
-        history.append({"step": step + 1, "mse": recent})
-    return recent
-
-
-def _draw_batch_and_snr(images: torch.Tensor, batch_size: int, snr_db: tuple[float, float],
-                        gen: torch.Generator) -> tuple[torch.Tensor, float]:
-    """One training batch ``[B, C, H, W]`` and one SNR [dB] uniform in ``snr_db`` (in that order from ``gen``)."""
-    idx = torch.randint(len(images), (min(batch_size, len(images)),), generator=gen)
-    return images[idx], snr_db[0] + (snr_db[1] - snr_db[0]) * float(torch.rand((), generator=gen))
-
-
-def _optimise(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
 
 
 def _config_options(cfg: TrainConfig) -> dict:
@@ -539,44 +298,6 @@ def train_semantic(cfg: TrainConfig, out: str | Path, resume: bool = False, prog
         checkpoint(start)
     last = mses[-50:] or [math.nan]
     return {"step": max(start, cfg.steps), "train_mse": sum(last) / len(last), "weights": str(weights)}
-
-
-def _progress(enabled: bool):
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), disable=not enabled)
-
-
-def _int_list(text: str) -> tuple[int, ...]:
-    """``"512,256"`` -> ``(512, 256)``."""
-    return tuple(int(v) for v in text.split(","))
-
-
-_int_list.__name__ = "comma-separated integer list"  # what argparse says of a value that does not parse
-
-
-def _float_list(text: str) -> tuple[float, ...]:
-    """``"0,5"`` -> ``(0.0, 5.0)``."""
-    return tuple(float(v) for v in text.split(","))
-
-
-_float_list.__name__ = "comma-separated number list"
-
-
-class _Parser:
-    """Mixed into argparse's parser: a value that does not parse is one ``--option: ...`` line
-    (ScenarioError, exit 2) instead of the usage text."""
-
-    def error(self, message: str):
-        raise ScenarioError([message.removeprefix("argument ")])
 
 
 def add_train_arguments(p) -> None:
@@ -711,21 +432,6 @@ def ncr_output_path(out: Path, d: int, count: int) -> Path:
     if "{d}" in text:
         return Path(text.replace("{d}", str(d)))
     return Path(out) if count == 1 else Path(out).with_name(f"{Path(out).stem}_d{d}{Path(out).suffix}")
-
-
-def analog_link(channel: str = "rayleigh", csi: str = "perfect", device: str | torch.device = "cpu"):
-    """The real differentiable :class:`~linksim.phy.analog_link.AnalogLink` over a default
-    OFDM grid (72 subcarriers x 14 symbols, 30 kHz, pilots on symbols 2 and 11) and the
-    channel model ``channel`` (``awgn`` | ``rayleigh`` | any registered model with
-    default parameters)."""
-    from linksim.phy.analog_link import AnalogLink
-    from linksim.phy.channels import build_channel, channel_class
-    from linksim.phy.ofdm import OFDMGrid
-    from linksim.phy.transceiver import OFDMTransceiver
-
-    grid = OFDMGrid(72, 14, 30e3, 6, [2, 11], device=str(device))
-    ch = build_channel(channel_class(channel).Params.model_validate({"model": channel}), grid)
-    return AnalogLink(OFDMTransceiver(grid, ch, csi))
 
 
 def finetune_semantic(model: SemanticModel, images: torch.Tensor, snr_db: tuple[float, float] = (0.0, 5.0),
