@@ -16,7 +16,8 @@ from linksim.registry import Registry, is_reference
 
 
 def test_builtins_are_entry_points_of_linksim():
-    for registry, names in ((CODECS, {"raw", "jpeg", "jpeg2000", "hevc", "avif", "webp", "hsc", "caption_latent", "bridge"}),
+    for registry, names in ((CODECS, {"raw", "jpeg", "jpeg2000", "hevc", "avif", "webp", "hsc", "caption_latent", "bridge",
+                                               "deepjscc"}),
                             (CHANNELS, {"awgn", "rayleigh", "tdl", "cdl", "umi", "uma"}),
                             (SOURCES, {"digits28", "photos", "folder", "mnist", "digits-av"}),
                             (METRICS, {"ber", "bler", "mse", "psnr", "ssim", "lpips", "fid", "probe_acc"})):
