@@ -18,7 +18,7 @@ import torch
 
 from linksim.data.dataset import DataError, ImageDataset, _center_square, _pil_to_tensor
 
-__all__ = ["DEFAULT_PHOTO_SIZE", "PHOTO_FILES", "available_photos", "load_photos"]
+__all__ = ["DEFAULT_PHOTO_SIZE", "PHOTO_FILES", "available_photos", "load_photos", "photo_names"]
 
 DEFAULT_PHOTO_SIZE = 64
 """Side length (pixels) used when ``data.image_size`` is not given."""
@@ -62,6 +62,11 @@ def available_photos() -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+def photo_names() -> tuple[str, ...]:
+    """Names of the installed photos, in sample order."""
+    return tuple(n for n, _ in available_photos())
+
+
 @functools.lru_cache(maxsize=None)
 def _load_photo(path: str):  # -> PIL.Image.Image (RGB, full size); cached, do not modify
     from PIL import Image
@@ -76,7 +81,8 @@ def _load_photo(path: str):  # -> PIL.Image.Image (RGB, full size); cached, do n
 
 
 def load_photos(
-    source: str, num_samples: int, image_size: int | None = None, seed: int = 0
+    source: str, num_samples: int, image_size: int | None = None, seed: int = 0, *,
+    names: tuple[str, ...] | None = None, exclude: tuple[str, ...] = (), crops_only: bool = False,
 ) -> ImageDataset:
     """Load ``num_samples`` RGB photos, each a ``[3, S, S]`` square.
 
@@ -89,22 +95,28 @@ def load_photos(
     it is named ``photos/<name>/crop<k>_x<left>_y<top>_s<side>`` (pixels of the
     original photo). Same seed, same crops. No labels.
 
+    :param names: only these photos (``photos:chelsea,flower``: images never seen by a
+        model trained on the others); None: all.
+    :param exclude: photos left out (a trainer's held-out photos).
+    :param crops_only: every sample a crop (training sets), not the photos first.
+
     Returns images ``[num_samples, 3, S, S]`` float32 in ``[0, 1]``.
     """
     size = DEFAULT_PHOTO_SIZE if image_size is None else image_size
-    photos = available_photos()
+    photos = tuple((n, p) for n, p in available_photos() if (names is None or n in names) and n not in exclude)
     if not photos:
         raise DataError(
             f"data.source {source!r}: no bundled photos were found in the installed "
-            "scikit-image / scikit-learn packages"
+            "scikit-image / scikit-learn packages" if names is None and not exclude else
+            f"data.source {source!r}: none of the selected photos is installed"
         )
     from PIL import Image
 
     tensors: list[torch.Tensor] = []
-    names: list[str] = []
-    for name, path in photos[:num_samples]:
+    labels: list[str] = []
+    for name, path in ([] if crops_only else photos[:num_samples]):
         tensors.append(_pil_to_tensor(_center_square(_load_photo(path), size)))
-        names.append(f"photos/{name}")
+        labels.append(f"photos/{name}")
     extra = num_samples - len(tensors)
     if extra > 0:
         rng = np.random.default_rng(seed)
@@ -121,6 +133,6 @@ def load_photos(
             if crop.size != (size, size):
                 crop = crop.resize((size, size), Image.Resampling.LANCZOS)
             tensors.append(_pil_to_tensor(crop))
-            names.append(f"photos/{name}/crop{k}_x{left}_y{top}_s{side}")
+            labels.append(f"photos/{name}/crop{k}_x{left}_y{top}_s{side}")
     images = torch.stack(tensors)
-    return ImageDataset(images=images, labels=None, names=names, source=source)
+    return ImageDataset(images=images, labels=None, names=labels, source=source)

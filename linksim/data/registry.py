@@ -210,11 +210,16 @@ def _digits28(source: str, arg: str, n: int, size: int | None, seed: int) -> Ima
 
 
 def _photos(source: str, arg: str, n: int, size: int | None, seed: int) -> ImageDataset:
-    if arg:
-        raise DataError(f"data.source {source!r}: 'photos' takes no argument; use 'photos'")
-    from linksim.data.photos import load_photos
+    from linksim.data.photos import load_photos, photo_names
 
-    return load_photos(source, n, size, seed)
+    names = None
+    if arg:  # photos:<name>,<name>: only these (e.g. photos a model never saw in training)
+        names = tuple(a.strip() for a in arg.split(","))
+        unknown = [a for a in names if a not in photo_names()]
+        if unknown or not all(names):
+            bad = ", ".join(repr(a) for a in unknown) or "''"
+            raise DataError(f"data.source {source!r}: unknown photo {bad} (installed: {', '.join(photo_names())})")
+    return load_photos(source, n, size, seed, names=names)
 
 
 def _folder(source: str, arg: str, n: int, size: int | None, seed: int) -> ImageDataset:

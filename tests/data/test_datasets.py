@@ -328,3 +328,17 @@ def test_dataset_validates_its_fields():
         ImageDataset(torch.zeros(2, 2, 4, 4), None, ["a", "b"], "x")
     with pytest.raises(DataError, match="labels"):
         ImageDataset(torch.zeros(2, 1, 4, 4), torch.zeros(3, dtype=torch.int64), ["a", "b"], "x")
+
+
+def test_photos_by_name_and_crops_only():
+    from linksim.data import load_dataset
+    from linksim.data.photos import load_photos
+    from linksim.errors import DataError
+
+    ds = load_dataset("photos:chelsea,camera", 6, 16)
+    assert ds.names[:2] == ["photos/chelsea", "photos/camera"]
+    assert all(n.split("/")[1] in ("chelsea", "camera") for n in ds.names) and ds.images.shape == (6, 3, 16, 16)
+    crops = load_photos("photos", 4, 16, seed=3, exclude=("chelsea",), crops_only=True)
+    assert all("/crop" in n and "chelsea" not in n for n in crops.names)
+    with pytest.raises(DataError, match="unknown photo 'cat'"):
+        load_dataset("photos:cat", 2, 16)

@@ -166,27 +166,14 @@ def check_config(cfg: TrainConfig, dev: str = "cpu") -> list[str]:
 def photo_crops(names: tuple[str, ...] | None, exclude: tuple[str, ...], n: int, size: int, seed: int) -> torch.Tensor:
     """``n`` square crops ``[n, 3, size, size]`` in [0, 1] of the bundled photos named ``names``
     (None: all) minus ``exclude``, in turn: side uniform in [1/4, 3/4] of the photo's short
-    side, position uniform, resized with LANCZOS; drawn from ``numpy.random.default_rng(seed)``."""
-    import numpy as np
-    from PIL import Image
+    side, position uniform, resized with LANCZOS; drawn from ``numpy.random.default_rng(seed)``
+    (the crops of :func:`linksim.data.photos.load_photos`)."""
+    from linksim.data.photos import load_photos
 
-    from linksim.data.dataset import _pil_to_tensor
-    from linksim.data.photos import _load_photo, available_photos
-
-    photos = [(nm, p) for nm, p in available_photos() if (names is None or nm in names) and nm not in exclude]
-    if not photos:
-        raise DataError("--data photos: none of the bundled photos is available (scikit-image / scikit-learn)")
-    rng = np.random.default_rng(seed)
-    out = []
-    for k in range(n):
-        im = _load_photo(photos[k % len(photos)][1])
-        w, h = im.size
-        short = min(w, h)
-        side = int(rng.integers(max(1, math.ceil(short / 4)), max(1, (3 * short) // 4) + 1))
-        left, top = int(rng.integers(0, w - side + 1)), int(rng.integers(0, h - side + 1))
-        crop = im.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.LANCZOS)
-        out.append(_pil_to_tensor(crop))
-    return torch.stack(out)
+    try:
+        return load_photos("photos", n, size, seed, names=names, exclude=exclude, crops_only=True).images
+    except DataError:
+        raise DataError("--data photos: none of the bundled photos is available (scikit-image / scikit-learn)") from None
 
 
 def training_data(data: str, image_size: int | None, num_samples: int | None, seed: int
