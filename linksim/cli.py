@@ -1,4 +1,4 @@
-"""``linksim run | validate | list | plot``: a thin shell over :func:`main`.
+"""``linksim run | validate | list | plot | compare | train | budget``: a thin shell over :func:`main`.
 
 Exit codes: 0 success, 2 invalid input (one line per problem, naming the field or file),
 1 any other failure, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM); an interrupted or
@@ -75,14 +75,14 @@ def _parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plot", help="redraw the figures of a finished run from its results.csv "
                                      "(options default to the run's outputs: section)")
     pl.add_argument("run_dir", type=Path)
-    pl.add_argument("--format", dest="formats", nargs="+", choices=["png", "pdf", "svg"], default=None,
-                    help="figure formats (default: png pdf svg)")
-    pl.add_argument("--dpi", type=int, default=None, help="PNG resolution [dots per inch] (default 200)")
-    pl.add_argument("--width", dest="width_in", type=float, default=None,
-                    help="figure width [in], e.g. 3.5 for one column of a two-column paper")
-    pl.add_argument("--style", default=None, help="matplotlib style name or .mplstyle file")
-    pl.add_argument("--rc", action="append", default=None, metavar="KEY=VALUE",
-                    help="a matplotlib rcParams override (repeatable), e.g. --rc font.size=8")
+    _figure_arguments(pl)
+    cp = sub.add_parser("compare", help="the figures of several finished runs with their curves overlaid "
+                                        "(labels prefixed by the run's name)")
+    cp.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    cp.add_argument("--out", type=Path, required=True, help="folder for the figures")
+    cp.add_argument("--name", dest="names", action="append", default=None,
+                    help="a run's label (repeat once per RUN_DIR; default: the folder names)")
+    _figure_arguments(cp)
     t = sub.add_parser("train", help="train a codec's models with the codec's own trainer "
                                      "('linksim train <type> --help' lists its options)")
     t.add_argument("codec", help="codec type with a trainer (hsc, bridge, or a plugin's)")
@@ -124,6 +124,8 @@ def _command(args, out: Console, err: Console) -> int:
             return _list(out)
         if args.command == "plot":
             return _plot(args, out)
+        if args.command == "compare":
+            return _compare(args, out)
         if args.command == "train":
             return _train(args.codec, args.options)
         if args.command == "budget":
@@ -447,7 +449,7 @@ def _plot(args, out: Console) -> int:
     rows = read_results_csv(csv_path)  # a malformed file: one DataError line naming the file and line, exit 2
     from linksim.plots import read_figure_context
 
-    options = _figure_options(args)
+    options = _figure_options(args, args.run_dir)
     context = read_figure_context(args.run_dir)
     titles = context.get("channel_titles") or {}
     paths = plot_results(rows, args.run_dir / "plots", options, channel_titles=titles,
@@ -464,7 +466,7 @@ def _plot(args, out: Console) -> int:
     return EXIT_OK
 
 
-def _figure_options(args):
+def _figure_options(args, run_dir: Path):
     """The run's ``outputs:`` section (its scenario.yaml, read without validating the whole
     scenario), with the command line's options on top."""
     import yaml
@@ -473,7 +475,7 @@ def _figure_options(args):
     from linksim.plots import FigureOptions
 
     try:
-        section = yaml.safe_load((args.run_dir / "scenario.yaml").read_text()).get("outputs") or {}
+        section = yaml.safe_load((run_dir / "scenario.yaml").read_text()).get("outputs") or {}
         section = section if isinstance(section, dict) else {}
     except (OSError, yaml.YAMLError, AttributeError):
         section = {}
@@ -492,6 +494,35 @@ def _figure_options(args):
         return FigureOptions(**fields, rc=rc)  # checks the style and the rc keys and values too
     except (ValueError, TypeError) as e:
         raise ScenarioError([f"plot options: {str(e).splitlines()[0]}"]) from None
+
+
+def _figure_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", dest="formats", nargs="+", choices=["png", "pdf", "svg"], default=None,
+                   help="figure formats (default: png pdf svg)")
+    p.add_argument("--dpi", type=int, default=None, help="PNG resolution [dots per inch] (default 200)")
+    p.add_argument("--width", dest="width_in", type=float, default=None,
+                   help="figure width [in], e.g. 3.5 for one column of a two-column paper")
+    p.add_argument("--style", default=None, help="matplotlib style name or .mplstyle file")
+    p.add_argument("--rc", action="append", default=None, metavar="KEY=VALUE",
+                   help="a matplotlib rcParams override (repeatable), e.g. --rc font.size=8")
+
+
+def _compare(args, out: Console) -> int:
+    from linksim.errors import RunError, ScenarioError
+    from linksim.plots import compare_runs
+
+    if args.names is not None and len(args.names) != len(args.run_dirs):
+        raise ScenarioError([f"--name: given {len(args.names)} times for {len(args.run_dirs)} runs "
+                             "(once per RUN_DIR, or not at all)"])
+    for d in args.run_dirs:
+        if not (d / "results.csv").exists():
+            raise RunError(f"{d / 'results.csv'} does not exist: is {d} the folder of a finished run?")
+    paths = compare_runs(args.run_dirs, args.out, _figure_options(args, args.run_dirs[0]), args.names)
+    for p in paths:
+        out.print(str(p), highlight=False)
+    if not paths:
+        out.print("no figure: no metric of these runs has a value that can be drawn", highlight=False)
+    return EXIT_OK
 
 
 def _series_of_run(run_dir: Path) -> dict[str, str]:

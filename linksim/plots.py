@@ -52,6 +52,7 @@ __all__ = [
     "check_rc",
     "check_style",
     "codec_styles",
+    "compare_runs",
     "read_results_csv",
     "plot_results",
     "plot_fidelity_vs_load",
@@ -71,6 +72,8 @@ FIGURE_FORMATS = ("png", "pdf", "svg")
 #: every codec keeps one colour and one marker in every figure of a run
 _COLORS = tuple(f"C{i}" for i in range(10))
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
+#: the line style of each run that ``linksim compare`` overlays, in the order given
+_RUN_LINESTYLES = ("-", "--", ":", "-.")
 
 
 #: what a run's figures need beyond results.csv (channel titles, targets, source values per
@@ -576,7 +579,7 @@ def _plot_vs_x(
                 continue
             drew_any = True
             ax.plot(x[ok], y[ok], marker=style["marker"], markersize=4, color=style["color"],
-                    label=look.label(codec))
+                    linestyle=style["linestyle"], label=look.label(codec))
             bands.append((x, np.where(ok, lo, np.nan), np.where(ok, hi, np.nan), style["color"]))
         if target is not None and math.isfinite(target) and (target > 0 or not log_y):
             ax.axhline(target, color="0.25", linestyle="--", linewidth=0.9, label=f"target {target:g}")
@@ -652,7 +655,7 @@ def _plot_vs_ber(
             drew_any = True
             style = look.styles[codec]
             ax.plot(ber[ok], fid[ok], marker=style["marker"], markersize=4, color=style["color"],
-                    label=look.label(codec))
+                    linestyle=style["linestyle"], label=look.label(codec))
         ax.set_xscale("log")
         ax.autoscale_view()
         _decade_axis(ax, "x")
@@ -679,9 +682,15 @@ class _Look:
     known), and the channels' titles."""
 
     def __init__(self, rows: list[dict], channel_titles: Mapping[str, str] | None,
-                 source_values: int | None) -> None:
+                 source_values: int | None, runs: Mapping[str, tuple[str, int]] | None = None) -> None:
         points = [(str(r["codec"]), str(r["metric"]), _f(r.get("value"))) for r in rows]
-        self.styles = codec_styles(c for c, _, _ in points)
+        runs = dict(runs or {})
+        # runs overlaid (linksim compare): a codec keeps its look in every run, and the run
+        # is the line style
+        base = codec_styles(runs.get(c, (c, 0))[0] for c, _, _ in points)
+        self.styles = {c: {**base[runs.get(c, (c, 0))[0]], "linestyle": _RUN_LINESTYLES[runs.get(c, (c, 0))[1]
+                                                                                         % len(_RUN_LINESTYLES)]}
+                       for c, _, _ in points}
         uses: dict[str, list[float]] = {}
         for codec, metric, value in points:
             if metric == "channel_uses" and math.isfinite(value) and value > 0:
@@ -718,7 +727,7 @@ def _ratio(r: float) -> str:
 @old_objects_frozen()
 def plot_results(rows: list[dict], out_dir: Path, options: FigureOptions | None = None, *,
                  channel_titles: Mapping[str, str] | None = None, targets: Mapping[str, float] | None = None,
-                 source_values: int | None = None) -> list[Path]:
+                 source_values: int | None = None, runs: Mapping[str, tuple[str, int]] | None = None) -> list[Path]:
     """Write the result figures into ``out_dir`` (created if needed), once per format.
 
     Args:
@@ -732,6 +741,9 @@ def plot_results(rows: list[dict], out_dir: Path, options: FigureOptions | None 
             against SNR or distance.
         source_values: real values per source sample (C·H·W), for the bandwidth ratio
             k/n (complex channel uses per source value) in the legends.
+        runs: for curves of several runs (:func:`compare_runs`): codec label -> (the codec's
+            name in its run, the run's index): a codec keeps its colour and marker across
+            runs, and each run has its line style.
 
     Files (``<x>`` is ``snr`` or, when any row has a finite ``distance_m``,
     ``distance``; metric names pass through :func:`safe_filename`; each as
@@ -756,17 +768,17 @@ def plot_results(rows: list[dict], out_dir: Path, options: FigureOptions | None 
     """
     options = options or FigureOptions()
     with _style_context(options):
-        return _plot_results(rows, Path(out_dir), options, channel_titles, dict(targets or {}), source_values)
+        return _plot_results(rows, Path(out_dir), options, channel_titles, dict(targets or {}), source_values, runs)
 
 
-def _plot_results(rows, out_dir, options, channel_titles, targets, source_values) -> list[Path]:
+def _plot_results(rows, out_dir, options, channel_titles, targets, source_values, runs) -> list[Path]:
     use_distance = _uses_distance(rows)
     points = [_Point(r, use_distance) for r in rows]
     x_label = DISTANCE_LABEL if use_distance else SNR_LABEL
     x_suffix = "distance" if use_distance else "snr"
 
     channels = _ordered_unique(p.channel for p in points)
-    look = _Look(rows, channel_titles, source_values)
+    look = _Look(rows, channel_titles, source_values, runs)
 
     by_metric: dict[str, list[_Point]] = {}
     for p in points:
@@ -801,6 +813,55 @@ def _plot_results(rows, out_dir, options, channel_titles, targets, source_values
             written += _plot_vs_ber(by_metric[m], ber_by_key, m, channels, look,
                                     out_dir / f"{safe_filename(m)}_vs_ber", figures=figures)
     return written
+
+
+def compare_runs(run_dirs: list[Path], out_dir: Path, options: FigureOptions | None = None,
+                 names: list[str] | None = None) -> list[Path]:
+    """The figures of several finished runs with their curves overlaid, for "before vs after
+    my change": each codec is labelled ``<run>: <codec>``, keeps its colour and marker in
+    every run, and each run has its line style (solid, dashed, dotted, dash-dot).
+
+    :param run_dirs: run folders, each with its ``results.csv`` (and ``figures.json``).
+    :param out_dir: folder for the figures (created).
+    :param names: the runs' labels (default: each folder's name; repeated names get a
+        number).
+    :raises DataError: a folder without a readable ``results.csv``, or runs of which some
+        sweep distance and others SNR.
+    :returns: the paths written.
+    """
+    run_dirs = [Path(d) for d in run_dirs]
+    if names is None:
+        names = [d.resolve().name or str(d) for d in run_dirs]
+    seen: dict[str, int] = {}
+    labels = []
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+        labels.append(n if seen[n] == 1 and names.count(n) == 1 else f"{n}#{seen[n]}")
+    rows: list[dict] = []
+    runs: dict[str, tuple[str, int]] = {}
+    titles: dict[str, str] = {}
+    targets: dict[str, float] = {}
+    source_values = set()
+    kinds = set()
+    for i, (d, label) in enumerate(zip(run_dirs, labels)):
+        path = d / "results.csv"
+        if not path.is_file():
+            raise DataError(f"{path}: no results.csv (is {d} the folder of a finished run?)")
+        run_rows = read_results_csv(path)
+        kinds.add(_uses_distance(run_rows))
+        for r in run_rows:
+            codec = f"{label}: {r['codec']}"
+            runs[codec] = (str(r["codec"]), i)
+            rows.append({**r, "codec": codec})
+        context = read_figure_context(d)
+        titles.update(context.get("channel_titles") or {})
+        targets.update(context.get("targets") or {})
+        source_values.add(context.get("source_values"))
+    if len(kinds) > 1:
+        raise DataError("compare: some runs sweep distance and others SNR; their curves share no axis")
+    only = source_values.pop() if len(source_values) == 1 else None
+    return plot_results(rows, Path(out_dir), options, channel_titles=titles, targets=targets, source_values=only,
+                        runs=runs)
 
 
 LOAD_METRICS = ("eta", "channel_uses")

@@ -306,3 +306,18 @@ def test_plot_options_and_the_runs_outputs_section(tmp_path, capsys):
         assert main(["plot", str(run), *bad]) == 2
         out, err = capsys.readouterr()
         assert message in _words(err) and "Traceback" not in out + err
+
+
+def test_compare_two_runs(tmp_path, capsys):
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.csv").write_text(CSV_HEADER + "\n" + CSV_ROWS)
+    out = tmp_path / "cmp"
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(out), "--format", "svg",
+                 "--name", "before", "--name", "after"]) == 0, capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["ber_vs_snr.svg"]
+    assert "before: raw" in (out / "ber_vs_snr.svg").read_text()
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(out), "--name", "x"]) == 2
+    assert "--name: given 1 times for 2 runs" in _words(capsys.readouterr().err)
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "none"), "--out", str(out)]) == 1

@@ -418,3 +418,27 @@ def test_style_and_rc_apply_and_bad_ones_name_the_option(tmp_path):
                        ({"formats": ("gif",)}, "formats"), ({"dpi": 1}, "dpi")):
         with pytest.raises(ValueError, match=match):
             FigureOptions(**bad)
+
+
+def test_compare_runs_overlays_runs_with_one_look_per_codec(tmp_path, monkeypatch):
+    from linksim.errors import DataError
+    from linksim.plots import compare_runs
+    from linksim.results import write_csv
+
+    saved = _snapshots(monkeypatch)
+    rows = [r for r in _rows() if r["metric"] in ("psnr", "channel_uses")]
+    for name, shift in (("before", 0.0), ("after", 1.0)):
+        write_csv([{**r, "value": r["value"] + shift if r["metric"] == "psnr" else r["value"]} for r in rows],
+                  tmp_path / name / "results.csv")
+    (tmp_path / "before" / "figures.json").write_text('{"channel_titles": {"awgn": "AWGN"}}')
+    written = compare_runs([tmp_path / "before", tmp_path / "after"], tmp_path / "cmp", PNG)
+    assert [p.name for p in written] == ["psnr_vs_snr.png"]
+    panel = saved["psnr_vs_snr"]["panels"][0]
+    assert panel["title"] == "AWGN"
+    before, after = panel["lines"]["before: j2k (392 RE)"], panel["lines"]["after: j2k (392 RE)"]
+    assert before == after  # same colour and marker; the run is the line style
+    with pytest.raises(DataError, match="no results.csv"):
+        compare_runs([tmp_path / "before", tmp_path / "nowhere"], tmp_path / "x", PNG)
+    # the same folder name twice gets numbered labels
+    compare_runs([tmp_path / "before", tmp_path / "before"], tmp_path / "twice", PNG)
+    assert "before#2: j2k (392 RE)" in saved["psnr_vs_snr"]["panels"][0]["lines"]
