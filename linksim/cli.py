@@ -252,7 +252,7 @@ def _run(args, out: Console) -> int:
                       TimeRemainingColumn(), console=out, transient=False) as progress:
             summary = run_scenario(sc, out_dir, force=args.force, progress=_RichProgress(progress), executor=executor)
         _summary_table(sc, summary, out)
-        _range_table(sc, summary, out)
+    _range_table(sc, summary, out)  # a result, not progress: --quiet keeps it
     if summary.skipped:
         out.print(f"{len(summary.skipped)} points skipped: a lower SNR of the same codec and channel was "
                   "error-free (sweep.skip_error_free)", highlight=False)
@@ -537,21 +537,47 @@ def _series_of_run(run_dir: Path) -> dict[str, str]:
 
 
 def _range_table(sc, summary, out: Console) -> None:
-    """The maximum range per codec, channel and target (distance sweeps with ``targets``)."""
+    """The range per codec, channel and target (distance sweeps), or the SNR each codec needs
+    (SNR sweeps), when the scenario has ``targets``: a result, printed with ``--quiet`` too."""
     from linksim.metrics.table import metric_info
 
-    if not summary.range_rows:
-        return
-    table = Table(title=f"{sc.name}: maximum range meeting each target (range.csv)")
-    for col in ("codec", "channel", "target", "max range [m]", "SNR there [dB]", "value there"):
-        table.add_column(col, justify="left" if col in ("codec", "channel", "target") else "right")
-    for r in summary.range_rows:
-        op = metric_info(r["metric"]).target_operator
-        met = r["max_distance_m"] is not None
-        table.add_row(r["codec"], r["channel"], f"{r['metric']} {op} {r['target']:g}",
-                      f"{r['max_distance_m']:g}" if met else "never met",
-                      f"{r['snr_db']:.2f}" if met else "-", _fmt(r["value"]) if met else "-")
-    out.print(table)
+    def number(v) -> str:
+        return "-" if v is None else "\u221e" if v == math.inf else "-\u221e" if v == -math.inf else f"{v:.4g}"
+
+    def interval(lo, hi, unit: str) -> str:
+        return f"[{number(lo)}, {number(hi)}] {unit}"
+
+    def where(r, at: str, lo: str, hi: str, unit: str, beyond: str, before: str) -> str:
+        if r["crossing"] == "always":
+            return beyond
+        if r["crossing"] == "never":
+            return before
+        return f"{r[at]:.4g} {unit} {interval(r[lo], r[hi], unit)}" + ("" if r["monotone"] else " (not monotone)")
+
+    if summary.range_rows:
+        table = Table(title=f"{sc.name}: range meeting each target (range.csv)")
+        for col in ("codec", "channel", "target", "range (interpolated) [CI]", "largest passing distance [m]",
+                    "SNR there [dB]"):
+            table.add_column(col, justify="left" if col in ("codec", "channel", "target") else "right")
+        far = max((r["max_distance_m"] or 0.0 for r in summary.range_rows), default=0.0)
+        for r in summary.range_rows:
+            op = metric_info(r["metric"]).target_operator
+            met = r["max_distance_m"] is not None
+            table.add_row(r["codec"], r["channel"], f"{r['metric']} {op} {r['target']:g}",
+                          where(r, "range_m", "range_low_m", "range_high_m", "m", f"beyond the sweep (> {far:g} m)",
+                                "before the nearest distance"),
+                          f"{r['max_distance_m']:g}" if met else "never met", f"{r['snr_db']:.2f}" if met else "-")
+        out.print(table)
+    if summary.required_snr_rows:
+        table = Table(title=f"{sc.name}: SNR each codec needs for each target (required_snr.csv)")
+        for col in ("codec", "channel", "target", "required Es/N0 per RE [CI]"):
+            table.add_column(col, justify="left" if col != "required Es/N0 per RE [CI]" else "right")
+        for r in summary.required_snr_rows:
+            op = metric_info(r["metric"]).target_operator
+            table.add_row(r["codec"], r["channel"], f"{r['metric']} {op} {r['target']:g}",
+                          where(r, "required_snr_db", "required_snr_low_db", "required_snr_high_db", "dB",
+                                "met at every swept SNR", "not met at any swept SNR"))
+        out.print(table)
 
 
 def _budget(args, out: Console) -> int:

@@ -17,7 +17,14 @@ if TYPE_CHECKING:
     from linksim.data.multimodal import MultimodalBatch
     from linksim.scenario import Scenario
 
-RANGE_COLUMNS = ["codec", "channel", "metric", "target", "max_distance_m", "snr_db", "value"]
+RANGE_COLUMNS = ["codec", "channel", "metric", "target", "max_distance_m", "snr_db", "value", "range_m",
+                 "range_low_m", "range_high_m", "crossing", "monotone"]
+REQUIRED_SNR_COLUMNS = ["codec", "channel", "metric", "target", "required_snr_db", "required_snr_low_db",
+                        "required_snr_high_db", "crossing", "monotone"]
+
+
+class NonMonotoneWarning(UserWarning):
+    """A swept metric meets its target again beyond the point where it first failed it."""
 
 
 def _row_name(target: str) -> str:
@@ -35,13 +42,26 @@ def meets(metric: str, value: float | None, target: float) -> bool:
     return metric_info(metric).meets(value, target)
 
 
+def _swept(rows: list[dict], codec: str, channel: str, metric: str, x_key: str) -> list[dict]:
+    return sorted((r for r in rows if (r["codec"], r["channel"], r["metric"]) == (codec, channel, metric)
+                   and r.get(x_key) is not None), key=lambda r: r[x_key])
+
+
 def range_rows(sc: Scenario, rows: list[dict]) -> list[dict]:
-    """The maximum range of every codec x channel x target of a distance sweep.
+    """The range of every codec x channel x target of a distance sweep.
 
     ``max_distance_m`` is the largest swept distance [m] at which the codec fits the
     bandwidth budget (no ``infeasible`` row of value 1) and its fidelity meets the
     target; None when no distance does. ``snr_db`` and ``value`` are that point's.
+    ``range_m`` is where the metric crosses the target, interpolated in log-distance between
+    the last point that meets it and the first that does not (walking outwards), with
+    ``range_low_m`` / ``range_high_m`` from the confidence bounds
+    (:mod:`linksim.runner.target_crossing`); ``crossing`` is ``crossed``, ``always`` (met at
+    every swept distance: the range lies beyond) or ``never``; ``monotone`` is False (and a
+    :class:`NonMonotoneWarning` is issued) when a farther point meets the target again.
     """
+    from linksim.runner.target_crossing import crossing
+
     infeasible = {(r["codec"], r["channel"], r.get("distance_m")) for r in rows
                   if r["metric"] == "infeasible" and r["value"] == 1.0}
     pairs = list(dict.fromkeys((r["codec"], r["channel"]) for r in rows))
@@ -49,27 +69,74 @@ def range_rows(sc: Scenario, rows: list[dict]) -> list[dict]:
     for codec, channel in pairs:
         for name, target in sc.targets.items():
             metric = _row_name(name)
-            best = None
-            for r in rows:
-                if (r["codec"], r["channel"], r["metric"]) != (codec, channel, metric):
-                    continue
-                if (codec, channel, r.get("distance_m")) in infeasible or not meets(metric, r["value"], target):
-                    continue
-                if best is None or r["distance_m"] > best["distance_m"]:
-                    best = r
+            info = metric_info(metric)
+            pts = _swept(rows, codec, channel, metric, "distance_m")
+            feasible = [(codec, channel, r["distance_m"]) not in infeasible for r in pts]
+            passing = [r for r, f in zip(pts, feasible) if f and meets(metric, r["value"], target)]
+            best = passing[-1] if passing else None
+            c = crossing([r["distance_m"] for r in pts], [r["value"] for r in pts], [r.get("ci_low") for r in pts],
+                         [r.get("ci_high") for r in pts], target, info.higher_is_better is not False, log_x=True,
+                         log_y=info.scale == "log", feasible=feasible)
+            if not c.monotone:
+                _warn_non_monotone(codec, channel, metric, target, "a farther distance meets it again")
             out.append({"codec": codec, "channel": channel, "metric": metric, "target": target,
                         "max_distance_m": best["distance_m"] if best else None,
-                        "snr_db": best["snr_db"] if best else None, "value": best["value"] if best else None})
+                        "snr_db": best["snr_db"] if best else None, "value": best["value"] if best else None,
+                        "range_m": c.at, "range_low_m": c.low, "range_high_m": c.high, "crossing": c.status,
+                        "monotone": c.monotone})
     return out
 
 
-def write_range_csv(rows: list[dict], path: Path) -> None:
-    """``range.csv``: columns :data:`RANGE_COLUMNS`; an empty ``max_distance_m`` means never met."""
+def required_snr_rows(sc: Scenario, rows: list[dict]) -> list[dict]:
+    """The SNR each codec needs on each channel to meet each target, in an SNR sweep: the
+    crossing interpolated in dB between the lowest SNR that meets the target and the next
+    lower one that does not (walking down from the highest SNR), with its interval from the
+    confidence bounds; columns :data:`REQUIRED_SNR_COLUMNS` (see :func:`range_rows`)."""
+    from linksim.runner.target_crossing import crossing
+
+    infeasible = {(r["codec"], r["channel"], r.get("snr_db")) for r in rows
+                  if r["metric"] == "infeasible" and r["value"] == 1.0}
+    pairs = list(dict.fromkeys((r["codec"], r["channel"]) for r in rows))
+    out = []
+    for codec, channel in pairs:
+        for name, target in sc.targets.items():
+            metric = _row_name(name)
+            info = metric_info(metric)
+            pts = _swept(rows, codec, channel, metric, "snr_db")[::-1]  # the easy end first
+            feasible = [(codec, channel, r["snr_db"]) not in infeasible for r in pts]
+            c = crossing([r["snr_db"] for r in pts], [r["value"] for r in pts], [r.get("ci_low") for r in pts],
+                         [r.get("ci_high") for r in pts], target, info.higher_is_better is not False, log_x=False,
+                         log_y=info.scale == "log", feasible=feasible)
+            if not c.monotone:
+                _warn_non_monotone(codec, channel, metric, target, "a lower SNR meets it again")
+            out.append({"codec": codec, "channel": channel, "metric": metric, "target": target,
+                        "required_snr_db": c.at, "required_snr_low_db": c.low, "required_snr_high_db": c.high,
+                        "crossing": c.status, "monotone": c.monotone})
+    return out
+
+
+def _warn_non_monotone(codec: str, channel: str, metric: str, target: float, what: str) -> None:
+    import warnings
+
+    warnings.warn(f"{codec} over {channel}: {metric} fails the target {target:g} and then {what}; the crossing "
+                  "given is the first (more samples per point may smooth the curve)", NonMonotoneWarning, stacklevel=3)
+
+
+def write_range_csv(rows: list[dict], path: Path, columns: list[str] = RANGE_COLUMNS) -> None:
+    """``range.csv`` (columns :data:`RANGE_COLUMNS`; an empty ``max_distance_m`` means never met)
+    or ``required_snr.csv`` (``columns`` :data:`REQUIRED_SNR_COLUMNS`); empty cells: none."""
+    def cell(v) -> str:
+        if v is None:
+            return ""
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        return f"{v:.6g}" if isinstance(v, float) else str(v)
+
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(RANGE_COLUMNS)
+        w.writerow(columns)
         for r in rows:
-            w.writerow(["" if r[c] is None else (f"{r[c]:.6g}" if isinstance(r[c], float) else r[c]) for c in RANGE_COLUMNS])
+            w.writerow([cell(r[c]) for c in columns])
 
 
 def result_rows(sc: Scenario, results: list[PointResult]) -> list[dict]:

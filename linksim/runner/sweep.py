@@ -19,7 +19,8 @@ from linksim.results import PointKey, PointResult, ResultStore
 from linksim.run_lock import RunLock
 from linksim.runner.disk import check_writable, estimate_output_bytes
 from linksim.runner.fingerprint import RecomputeWarning, reusable_points
-from linksim.runner.outputs import range_rows, result_rows, write_outputs, write_range_csv
+from linksim.runner.outputs import (REQUIRED_SNR_COLUMNS, range_rows, required_snr_rows, result_rows, write_outputs,
+                                    write_range_csv)
 from linksim.runner.simulation import Simulation, versions
 from linksim.scenario import Scenario, scenario_to_yaml
 
@@ -38,6 +39,8 @@ class RunSummary:
     results: list[PointResult]
     skipped: list[PointKey] = field(default_factory=list)
     range_rows: list[dict] = field(default_factory=list)
+    #: SNR sweeps with targets: the SNR each codec needs per channel and target (required_snr.csv)
+    required_snr_rows: list[dict] = field(default_factory=list)
     #: points in results.h5 that this scenario does not ask for (kept there, not reported)
     points_kept: int = 0
     #: points of results.h5 that failed their checksum (simulated again when the scenario asks for them)
@@ -122,11 +125,23 @@ def _run_locked(sc: Scenario, sim: Simulation, out_dir: Path, force: bool, progr
                if r.key in order and r.fingerprint == sim.fingerprint(r.key) and _same_seed(sim, r)]
     results.sort(key=lambda r: order[r.key])
     write_outputs(sc, sim.dataset, results, out_dir)
-    ranges = range_rows(sc, result_rows(sc, results)) if sc.is_distance_sweep() and sc.targets else []
+    ranges, required = _crossings(sc, results)
     if ranges:
         write_range_csv(ranges, out_dir / "range.csv")
+    if required:
+        write_range_csv(required, out_dir / "required_snr.csv", REQUIRED_SNR_COLUMNS)
     return RunSummary(out_dir, len(todo) - len(skipped), len(current), time.perf_counter() - t0, results, skipped,
-                      ranges, points_kept=len(kept), damaged=damaged)
+                      ranges, required, points_kept=len(kept), damaged=damaged)
+
+
+def _crossings(sc: Scenario, results: list[PointResult]) -> tuple[list[dict], list[dict]]:
+    """(range rows of a distance sweep, required-SNR rows of an SNR sweep) for the targets."""
+    if not sc.targets or not results:
+        return [], []
+    rows = result_rows(sc, results)
+    if sc.is_distance_sweep():
+        return range_rows(sc, rows), []
+    return [], required_snr_rows(sc, rows)
 
 
 def _same_seed(sim: Simulation, r: PointResult) -> bool:
@@ -175,5 +190,6 @@ def run_in_memory(sc: Scenario, progress=None, executor: "Executor | None" = Non
     executor.run(sim, schedule, finished.append, points)
     order = {k: i for i, k in enumerate(sim.points())}
     finished.sort(key=lambda r: order[r.key])
-    ranges = range_rows(sc, result_rows(sc, finished)) if sc.is_distance_sweep() and sc.targets else []
-    return RunSummary(None, len(finished), 0, time.perf_counter() - t0, finished, schedule.skipped, ranges)
+    ranges, required = _crossings(sc, finished)
+    return RunSummary(None, len(finished), 0, time.perf_counter() - t0, finished, schedule.skipped, ranges,
+                      required)

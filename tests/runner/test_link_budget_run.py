@@ -188,13 +188,18 @@ def test_distance_sweep_writes_distance_column_last(distance_run):
 def test_range_table(distance_run):
     _, out = distance_run
     rows = _rows(out / "range.csv")
-    assert list(rows[0]) == ["codec", "channel", "metric", "target", "max_distance_m", "snr_db", "value"]
+    assert list(rows[0]) == ["codec", "channel", "metric", "target", "max_distance_m", "snr_db", "value", "range_m",
+                             "range_low_m", "range_high_m", "crossing", "monotone"]
     by = {(r["codec"], r["metric"]): r for r in rows}
     assert set(by) == {(c, m) for c in ("u8", "analog") for m in ("psnr", "mse")}
     # 10 m is at ~50 dB: every codec meets PSNR 25 there; 400 m is below 0 dB: neither does
     for c in ("u8", "analog"):
-        assert float(by[(c, "psnr")]["max_distance_m"]) in (10.0, 100.0)
+        r = by[(c, "psnr")]
+        assert float(r["max_distance_m"]) in (10.0, 100.0)
         assert float(by[(c, "mse")]["value"]) <= 0.01  # "meets" means <= for mse
+        # the interpolated range lies between the last passing and the first failing distance
+        assert r["crossing"] == "crossed" and r["monotone"] == "true"
+        assert float(r["max_distance_m"]) <= float(r["range_m"]) <= {10.0: 100.0, 100.0: 400.0}[float(r["max_distance_m"])]
 
 
 def test_distance_sweep_resumes(distance_run, capsys):
@@ -204,7 +209,7 @@ def test_distance_sweep_resumes(distance_run, capsys):
     assert main(["run", str(scenario), "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "0 points simulated, 6 resumed" in text
-    assert "maximum range" in text and "distance" in text
+    assert "range meeting each target" in text and "largest passing distance" in text
     assert (out / "results.csv").read_text() == before
     # a changed link budget changes every point's SNR: all recomputed (the old points stay in results.h5)
     raw = yaml.safe_load(scenario.read_text())

@@ -186,3 +186,27 @@ def test_points_stop_at_the_error_target_and_skip_beyond_an_error_free_snr(tmp_p
     assert ("f32", 35.0, "ber") not in by
     # analog streams have no bit errors to count: every point draws max_samples
     assert float(by[("analog", 35.0, "mse")]["n"]) == 40
+
+
+def test_an_snr_sweep_with_targets_reports_the_snr_each_codec_needs(tmp_path, capsys):
+    """required_snr.csv and its table (printed with --quiet too: it is a result)."""
+    import yaml
+
+    raw = yaml.safe_load(_write(tmp_path).read_text())
+    raw["codecs"] = [c for c in raw["codecs"] if c["name"] == "analog"]
+    raw["sweep"] = {"snr_db": [0, 10, 20]}
+    raw["targets"] = {"psnr": 18.0}
+    raw["metrics"] = ["psnr"]
+    path = tmp_path / "targets.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    capsys.readouterr()
+    assert main(["run", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "SNR each codec needs for each target" in text
+    rows = _rows(tmp_path / "out" / "required_snr.csv")
+    assert [(r["codec"], r["channel"], r["metric"], float(r["target"])) for r in rows] == [
+        ("analog", "awgn", "psnr", 18.0), ("analog", "rayleigh", "psnr", 18.0)]
+    for r in rows:  # analog pixels reach 18 dB between 0 and 20 dB on both channels (seeded)
+        assert r["crossing"] == "crossed" and 0.0 < float(r["required_snr_db"]) < 20.0
+        assert float(r["required_snr_low_db"]) <= float(r["required_snr_db"]) <= float(r["required_snr_high_db"])
+    assert not (tmp_path / "out" / "range.csv").exists()
