@@ -47,6 +47,29 @@ def _swept(rows: list[dict], codec: str, channel: str, metric: str, x_key: str) 
                    and r.get(x_key) is not None), key=lambda r: r[x_key])
 
 
+def _crossings_of(sc: Scenario, rows: list[dict], x_key: str, log_x: bool, easy_first_descending: bool,
+                  again: str):
+    """``(codec, channel, metric, target, points, feasible, Crossing)`` for every codec x
+    channel x target; points sorted from the easy end of the sweep."""
+    from linksim.runner.target_crossing import crossing
+
+    infeasible = {(r["codec"], r["channel"], r.get(x_key)) for r in rows
+                  if r["metric"] == "infeasible" and r["value"] == 1.0}
+    for codec, channel in dict.fromkeys((r["codec"], r["channel"]) for r in rows):
+        for name, target in sc.targets.items():
+            metric = _row_name(name)
+            info = metric_info(metric)
+            pts = _swept(rows, codec, channel, metric, x_key)
+            pts = pts[::-1] if easy_first_descending else pts
+            feasible = [(codec, channel, r[x_key]) not in infeasible for r in pts]
+            c = crossing([r[x_key] for r in pts], [r["value"] for r in pts], [r.get("ci_low") for r in pts],
+                         [r.get("ci_high") for r in pts], target, info.higher_is_better is not False, log_x=log_x,
+                         log_y=info.scale == "log", feasible=feasible)
+            if not c.monotone:
+                _warn_non_monotone(codec, channel, metric, target, again)
+            yield codec, channel, metric, target, pts, feasible, c
+
+
 def range_rows(sc: Scenario, rows: list[dict]) -> list[dict]:
     """The range of every codec x channel x target of a distance sweep.
 
@@ -60,30 +83,16 @@ def range_rows(sc: Scenario, rows: list[dict]) -> list[dict]:
     every swept distance: the range lies beyond) or ``never``; ``monotone`` is False (and a
     :class:`NonMonotoneWarning` is issued) when a farther point meets the target again.
     """
-    from linksim.runner.target_crossing import crossing
-
-    infeasible = {(r["codec"], r["channel"], r.get("distance_m")) for r in rows
-                  if r["metric"] == "infeasible" and r["value"] == 1.0}
-    pairs = list(dict.fromkeys((r["codec"], r["channel"]) for r in rows))
     out = []
-    for codec, channel in pairs:
-        for name, target in sc.targets.items():
-            metric = _row_name(name)
-            info = metric_info(metric)
-            pts = _swept(rows, codec, channel, metric, "distance_m")
-            feasible = [(codec, channel, r["distance_m"]) not in infeasible for r in pts]
-            passing = [r for r, f in zip(pts, feasible) if f and meets(metric, r["value"], target)]
-            best = passing[-1] if passing else None
-            c = crossing([r["distance_m"] for r in pts], [r["value"] for r in pts], [r.get("ci_low") for r in pts],
-                         [r.get("ci_high") for r in pts], target, info.higher_is_better is not False, log_x=True,
-                         log_y=info.scale == "log", feasible=feasible)
-            if not c.monotone:
-                _warn_non_monotone(codec, channel, metric, target, "a farther distance meets it again")
-            out.append({"codec": codec, "channel": channel, "metric": metric, "target": target,
-                        "max_distance_m": best["distance_m"] if best else None,
-                        "snr_db": best["snr_db"] if best else None, "value": best["value"] if best else None,
-                        "range_m": c.at, "range_low_m": c.low, "range_high_m": c.high, "crossing": c.status,
-                        "monotone": c.monotone})
+    for codec, channel, metric, target, pts, feasible, c in _crossings_of(
+            sc, rows, "distance_m", True, False, "a farther distance meets it again"):
+        passing = [r for r, f in zip(pts, feasible) if f and meets(metric, r["value"], target)]
+        best = passing[-1] if passing else None
+        out.append({"codec": codec, "channel": channel, "metric": metric, "target": target,
+                    "max_distance_m": best["distance_m"] if best else None,
+                    "snr_db": best["snr_db"] if best else None, "value": best["value"] if best else None,
+                    "range_m": c.at, "range_low_m": c.low, "range_high_m": c.high, "crossing": c.status,
+                    "monotone": c.monotone})
     return out
 
 
@@ -92,27 +101,11 @@ def required_snr_rows(sc: Scenario, rows: list[dict]) -> list[dict]:
     crossing interpolated in dB between the lowest SNR that meets the target and the next
     lower one that does not (walking down from the highest SNR), with its interval from the
     confidence bounds; columns :data:`REQUIRED_SNR_COLUMNS` (see :func:`range_rows`)."""
-    from linksim.runner.target_crossing import crossing
-
-    infeasible = {(r["codec"], r["channel"], r.get("snr_db")) for r in rows
-                  if r["metric"] == "infeasible" and r["value"] == 1.0}
-    pairs = list(dict.fromkeys((r["codec"], r["channel"]) for r in rows))
-    out = []
-    for codec, channel in pairs:
-        for name, target in sc.targets.items():
-            metric = _row_name(name)
-            info = metric_info(metric)
-            pts = _swept(rows, codec, channel, metric, "snr_db")[::-1]  # the easy end first
-            feasible = [(codec, channel, r["snr_db"]) not in infeasible for r in pts]
-            c = crossing([r["snr_db"] for r in pts], [r["value"] for r in pts], [r.get("ci_low") for r in pts],
-                         [r.get("ci_high") for r in pts], target, info.higher_is_better is not False, log_x=False,
-                         log_y=info.scale == "log", feasible=feasible)
-            if not c.monotone:
-                _warn_non_monotone(codec, channel, metric, target, "a lower SNR meets it again")
-            out.append({"codec": codec, "channel": channel, "metric": metric, "target": target,
-                        "required_snr_db": c.at, "required_snr_low_db": c.low, "required_snr_high_db": c.high,
-                        "crossing": c.status, "monotone": c.monotone})
-    return out
+    return [{"codec": codec, "channel": channel, "metric": metric, "target": target,
+             "required_snr_db": c.at, "required_snr_low_db": c.low, "required_snr_high_db": c.high,
+             "crossing": c.status, "monotone": c.monotone}
+            for codec, channel, metric, target, _, _, c in _crossings_of(
+                sc, rows, "snr_db", False, True, "a lower SNR meets it again")]
 
 
 def _warn_non_monotone(codec: str, channel: str, metric: str, target: float, what: str) -> None:
