@@ -441,7 +441,7 @@ CHANNEL_GROUP = "linksim.channels"
 
 def _plot(args, out: Console) -> int:
     from linksim.errors import RunError
-    from linksim.plots import plot_results, read_results_csv
+    from linksim.plots import plot_fidelity_vs_bandwidth, plot_results, read_results_csv
 
     csv_path = args.run_dir / "results.csv"
     if not csv_path.exists():
@@ -454,6 +454,8 @@ def _plot(args, out: Console) -> int:
     titles = context.get("channel_titles") or {}
     paths = plot_results(rows, args.run_dir / "plots", options, channel_titles=titles,
                          targets=context.get("targets") or {}, source_values=context.get("source_values"))
+    paths += plot_fidelity_vs_bandwidth(rows, args.run_dir / "plots", options, channel_titles=titles,
+                                        source_values=context.get("source_values"))
     series = _series_of_run(args.run_dir)
     if series:
         from linksim.plots import plot_fidelity_vs_load

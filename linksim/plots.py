@@ -53,6 +53,7 @@ __all__ = [
     "check_style",
     "codec_styles",
     "compare_runs",
+    "plot_fidelity_vs_bandwidth",
     "read_results_csv",
     "plot_results",
     "plot_fidelity_vs_load",
@@ -868,6 +869,92 @@ LOAD_METRICS = ("eta", "channel_uses")
 LOAD_LABELS = {"eta": "load \u03b7 (HSC eq. 21)", "channel_uses": "channel uses [RE / sample]"}
 #: per-stream link-level quantities that are not a fidelity to draw against the load
 NOT_LOAD_PLOTTED = frozenset({"symbol_mse"})
+
+
+#: codecs "differ in bandwidth" when their resource elements per sample differ by more than this
+_BANDWIDTH_SPREAD = 1.05
+
+
+@old_objects_frozen()
+def plot_fidelity_vs_bandwidth(rows: list[dict], out_dir: Path, options: FigureOptions | None = None, *,
+                               channel_titles: Mapping[str, str] | None = None,
+                               source_values: int | None = None) -> list[Path]:
+    """Each fidelity metric against the bandwidth each codec used, at each SNR (or distance):
+    ``<metric>_vs_bandwidth``, one panel per channel; each codec a point (its colour and
+    marker) at its resource elements per sample (log axis), the codecs of one SNR joined by a
+    line shaded by the SNR. Written only when the codecs differ in bandwidth (by more than
+    5 %): which codec gives most fidelity per resource element, at each SNR, at a glance.
+
+    :returns: the paths written.
+    """
+    options = options or FigureOptions()
+    uses: dict[tuple, float] = {}
+    for r in rows:
+        v = _f(r.get("value"))
+        if r["metric"] == "channel_uses" and math.isfinite(v) and v > 0:
+            uses[(str(r["codec"]), str(r["channel"]), _f(r.get("snr_db")), _f(r.get("distance_m")))] = v
+    per_codec: dict[str, list[float]] = {}
+    for (codec, *_), v in uses.items():
+        per_codec.setdefault(codec, []).append(v)
+    means = [sum(v) / len(v) for v in per_codec.values()]
+    if len(means) < 2 or max(means) < _BANDWIDTH_SPREAD * min(means):
+        return []
+    with _style_context(options):
+        return _plot_fidelity_vs_bandwidth(rows, Path(out_dir), options, dict(channel_titles or {}), uses,
+                                           source_values)
+
+
+def _plot_fidelity_vs_bandwidth(rows, out_dir, options, channel_titles, uses, source_values) -> list[Path]:
+    from matplotlib import colormaps
+    from matplotlib.lines import Line2D
+
+    use_distance = _uses_distance(rows)
+    points = [_Point(r, use_distance) for r in rows]
+    look = _Look(rows, channel_titles, source_values)
+    channels = _ordered_unique(p.channel for p in points)
+    sweeps = sorted({p.x for p in points if math.isfinite(p.x)})
+    shade = colormaps["viridis"]
+    figures = _Figures(options)
+    written: list[Path] = []
+    for metric in _ordered_unique(p.metric for p in points if is_fidelity_metric(p.metric)):
+        pts = [p for p in points if p.metric == metric and math.isfinite(p.value)
+               and (p.codec, p.channel, p.snr, p.dist) in uses]
+        if not pts:
+            continue
+        fig, axes = figures.get(len(channels))
+        for ax, channel in zip(axes, channels):
+            for j, sweep_x in enumerate(sweeps):
+                at = sorted((p for p in pts if p.channel == channel and p.x == sweep_x),
+                            key=lambda p: uses[(p.codec, p.channel, p.snr, p.dist)])
+                if not at:
+                    continue
+                # the codecs at one SNR joined by a line shaded by SNR (the frontier at that SNR)
+                colour = shade(j / max(1, len(sweeps) - 1))
+                xs = [uses[(p.codec, p.channel, p.snr, p.dist)] for p in at]
+                ax.plot(xs, [p.value for p in at], color=colour, linewidth=1.0, alpha=0.7,
+                        label=f"{sweep_x:g} m" if use_distance else f"{sweep_x:g} dB")
+                for p, x in zip(at, xs):
+                    style = look.styles[p.codec]
+                    ax.plot([x], [p.value], linestyle="none", marker=style["marker"], markersize=5,
+                            color=style["color"], zorder=3)
+            ax.set_xscale("log")
+            ax.autoscale_view()
+            _decade_axis(ax, "x")
+            if _log_scale(metric) and all(p.value > 0 for p in pts):
+                ax.set_yscale("log")
+                ax.autoscale_view()
+                _decade_axis(ax, "y")
+            _finish_panel(ax, channel_titles.get(channel, channel), "resource elements per sample",
+                          _metric_label(metric), [])
+            # the codecs' markers, once (the lines' legend gives the SNRs)
+            handles, labels = ax.get_legend_handles_labels()
+            codecs = _ordered_unique(p.codec for p in pts if p.channel == channel)
+            handles += [Line2D([], [], linestyle="none", marker=look.styles[c]["marker"], color=look.styles[c]["color"])
+                        for c in codecs]
+            labels += [look.label(c) for c in codecs]
+            ax.legend(handles, labels, fontsize="x-small", loc="best", ncols=2 if len(labels) > 6 else 1)
+        written += _save(fig, out_dir / f"{safe_filename(metric)}_vs_bandwidth", options)
+    return written
 
 
 @old_objects_frozen()

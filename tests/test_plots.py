@@ -442,3 +442,17 @@ def test_compare_runs_overlays_runs_with_one_look_per_codec(tmp_path, monkeypatc
     # the same folder name twice gets numbered labels
     compare_runs([tmp_path / "before", tmp_path / "before"], tmp_path / "twice", PNG)
     assert "before#2: j2k (392 RE)" in saved["psnr_vs_snr"]["panels"][0]["lines"]
+
+
+def test_fidelity_vs_bandwidth_only_when_codecs_differ_in_bandwidth(tmp_path, monkeypatch):
+    from linksim.plots import plot_fidelity_vs_bandwidth
+
+    saved = _snapshots(monkeypatch)
+    same = _rows()  # every codec 392 RE
+    assert plot_fidelity_vs_bandwidth(same, tmp_path / "same", PNG) == []
+    wide = [dict(r, value=12628.0) if r["metric"] == "channel_uses" and r["codec"] == "raw-f32" else r for r in same]
+    written = plot_fidelity_vs_bandwidth(wide, tmp_path / "wide", PNG, source_values=784)
+    assert {p.name for p in written} == {"psnr_vs_bandwidth.png", "ssim_vs_bandwidth.png", "mse_vs_bandwidth.png",
+                                         "clip_score_vs_bandwidth.png"}
+    panel = saved["psnr_vs_bandwidth"]["panels"][0]
+    assert panel["xscale"] == "log" and "0 dB" in panel["legend"] and "raw-f32 (12628 RE, k/n = 16.1)" in panel["legend"]

@@ -166,7 +166,8 @@ def _write_outputs(sc: Scenario, dataset: ImageDataset | MultimodalBatch, result
                    out_dir: Path) -> list[Path]:
     import json
 
-    from linksim.plots import FIGURES_JSON, plot_fidelity_vs_load, plot_results, save_sample_grid, write_atomically
+    from linksim.plots import (FIGURES_JSON, plot_fidelity_vs_bandwidth, plot_fidelity_vs_load, plot_results,
+                               save_sample_grid, write_atomically)
     from linksim.results import write_csv
     from linksim.runner.simulation import SAMPLES_PER_GRID
 
@@ -179,6 +180,8 @@ def _write_outputs(sc: Scenario, dataset: ImageDataset | MultimodalBatch, result
     options = sc.outputs.figure_options()
     written += plot_results(rows, out_dir / "plots", options, channel_titles=context["channel_titles"],
                             targets=context["targets"], source_values=context["source_values"])
+    written += plot_fidelity_vs_bandwidth(rows, out_dir / "plots", options, channel_titles=context["channel_titles"],
+                                          source_values=context["source_values"])
     originals = dataset.previews(SAMPLES_PER_GRID)
     by_pair: dict[tuple[str, str], list[PointResult]] = {}
     for r in results:
