@@ -1,4 +1,4 @@
-"""``linksim run | validate | list | plot | compare | train | budget``: a thin shell over :func:`main`.
+"""``linksim run | validate | list | plot | compare | report | train | budget``: a thin shell over :func:`main`.
 
 Exit codes: 0 success, 2 invalid input (one line per problem, naming the field or file),
 1 any other failure, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM); an interrupted or
@@ -76,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
                                      "(options default to the run's outputs: section)")
     pl.add_argument("run_dir", type=Path)
     _figure_arguments(pl)
+    rp = sub.add_parser("report", help="rebuild report.html of a finished run (what ran, results, figures, samples)")
+    rp.add_argument("run_dir", type=Path)
     cp = sub.add_parser("compare", help="the figures of several finished runs with their curves overlaid "
                                         "(labels prefixed by the run's name)")
     cp.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
@@ -126,6 +128,8 @@ def _command(args, out: Console, err: Console) -> int:
             return _plot(args, out)
         if args.command == "compare":
             return _compare(args, out)
+        if args.command == "report":
+            return _report(args, out)
         if args.command == "train":
             return _train(args.codec, args.options)
         if args.command == "budget":
@@ -507,6 +511,16 @@ def _figure_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--style", default=None, help="matplotlib style name or .mplstyle file")
     p.add_argument("--rc", action="append", default=None, metavar="KEY=VALUE",
                    help="a matplotlib rcParams override (repeatable), e.g. --rc font.size=8")
+
+
+def _report(args, out: Console) -> int:
+    from linksim.errors import RunError
+    from linksim.report import write_report
+
+    if not (args.run_dir / "results.csv").exists():
+        raise RunError(f"{args.run_dir / 'results.csv'} does not exist: is {args.run_dir} the folder of a finished run?")
+    out.print(str(write_report(args.run_dir)), highlight=False)
+    return EXIT_OK
 
 
 def _compare(args, out: Console) -> int:

@@ -2,7 +2,7 @@
 
 Dependencies point down (the design note's "Layout", with ``api`` above ``executors``, which it uses)::
 
-    cli -> api -> executors -> runner -> scenario -> codecs | results | plots -> metrics
+    cli -> api -> executors -> runner -> scenario -> report -> codecs | results | plots -> metrics
         -> phy | data | pretrained -> registry | run_lock -> errors | lazy
 
 A module may import its own sub-package and any *lower* layer; modules of one layer (``codecs``
@@ -33,6 +33,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("executors",),
     ("runner",),
     ("scenario",),
+    ("report",),
     ("codecs", "results", "plots"),
     ("metrics",),
     ("phy", "data", "pretrained"),

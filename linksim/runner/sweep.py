@@ -130,8 +130,15 @@ def _run_locked(sc: Scenario, sim: Simulation, out_dir: Path, force: bool, progr
         write_range_csv(ranges, out_dir / "range.csv")
     if required:
         write_range_csv(required, out_dir / "required_snr.csv", REQUIRED_SNR_COLUMNS)
-    return RunSummary(out_dir, len(todo) - len(skipped), len(current), time.perf_counter() - t0, results, skipped,
-                      ranges, required, points_kept=len(kept), damaged=damaged)
+    summary = RunSummary(out_dir, len(todo) - len(skipped), len(current), time.perf_counter() - t0, results, skipped,
+                         ranges, required, points_kept=len(kept), damaged=damaged)
+    from linksim.report import write_report, write_run_info
+
+    write_run_info(out_dir, {"wall_time_s": round(summary.elapsed_s, 2), "points_simulated": summary.points_run,
+                             "points_resumed": summary.points_resumed, "points_skipped": len(skipped),
+                             "device": str(sim.device), "seed": sc.seed, "versions": versions()})
+    write_report(out_dir, results)
+    return summary
 
 
 def _crossings(sc: Scenario, results: list[PointResult]) -> tuple[list[dict], list[dict]]:
