@@ -633,6 +633,14 @@ def _budget(args, out: Console) -> int:
             continue
         table.add_row(item, *[rows[i][1] for rows in per_distance], unit)
     out.print(table)
+    o = sc.phy.ofdm
+    grid_hz = o.fft_size * o.subcarrier_spacing_hz
+    if not math.isclose(grid_hz, sc.link_budget.bandwidth_hz, rel_tol=1e-3):
+        out.print(f"note: the simulated grid spans {grid_hz / 1e6:g} MHz ({o.fft_size} subcarriers x "
+                  f"{o.subcarrier_spacing_hz / 1e3:g} kHz), the link budget's noise bandwidth is "
+                  f"{sc.link_budget.bandwidth_hz / 1e6:g} MHz. Es/N0 per resource element is the same for both "
+                  "(the transmit power and the noise spread over the budget's bandwidth alike); the grid decides "
+                  "only how many resource elements a slot holds", highlight=False)
     budget = sc.budget_channel_uses()
     if budget is not None:
         out.print(f"bandwidth budget: {budget} resource elements per sample", highlight=False)

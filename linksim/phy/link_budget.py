@@ -109,6 +109,17 @@ class LinkBudget:
             ("transmit power", f"{self.tx_power_dbm:.2f}", "dBm"),
             ("+ transmit antenna gain", f"{self.tx_antenna_gain_dbi:.2f}", "dBi"),
             ("= EIRP", f"{self.eirp_dbm:.2f}", "dBm"),
+        ]
+        if pl.model != "free_space":  # the geometry behind the path loss
+            fc = self.carrier_frequency_hz
+            rows += [
+                ("BS height h_BS", f"{pl.h_bs:g}", "m"),
+                ("UT height h_UT", f"{pl.h_ut_m:g}", "m"),
+                ("d_3D = sqrt(d_2D^2 + (h_BS - h_UT)^2)", f"{pl.d3d_m(distance_m):.2f}", "m"),
+                ("breakpoint distance", f"{pl.breakpoint_m(fc):.1f}", "m"),
+                ("path loss formula", pl.branch(distance_m, fc), ""),
+            ]
+        rows += [
             (f"- path loss ({pl.name}{state})", f"{self.pathloss_db(distance_m):.2f}", "dB"),
             ("- shadowing margin", f"{self.shadowing_margin_db:.2f}", "dB"),
             ("- other losses", f"{self.other_losses_db:.2f}", "dB"),

@@ -21,6 +21,7 @@ turn into a gain), and up to :data:`FREE_SPACE_MAX_M`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -218,6 +219,33 @@ class PathlossModel:
             if not lo <= carrier_frequency_hz <= hi:
                 raise PathlossRangeError(f"{carrier_frequency_hz:g} Hz is outside {self.name}'s frequency range "
                                          f"[{lo / 1e9:g}, {hi / 1e9:g}] GHz")
+
+    def breakpoint_m(self, carrier_frequency_hz: float) -> float | None:
+        """The breakpoint distance [m] of the LoS formula: d'BP = 4 h'_BS h'_UT fc / c (h' = h -
+        1 m) for UMi and UMa, dBP = 2 pi h_BS h_UT fc / c for RMa; None for free space."""
+        if self.model in ("umi", "uma"):
+            return 4.0 * (self.h_bs - 1.0) * (self.h_ut_m - 1.0) * carrier_frequency_hz / SPEED_OF_LIGHT
+        if self.model == "rma":
+            return 2.0 * math.pi * self.h_bs * self.h_ut_m * carrier_frequency_hz / SPEED_OF_LIGHT
+        return None
+
+    def branch(self, distance_m: float, carrier_frequency_hz: float) -> str:
+        """Which formula gives the path loss at ``distance_m``: ``free space``, ``LoS PL1`` (up to
+        the breakpoint) or ``LoS PL2`` (beyond), or for NLoS ``NLoS`` or, where TR 38.901's
+        max(LoS, NLoS) picks the LoS value, ``NLoS = LoS PL1`` / ``NLoS = LoS PL2``."""
+        if self.model == "free_space":
+            return "free space"
+        los = "LoS PL1" if distance_m <= self.breakpoint_m(carrier_frequency_hz) else "LoS PL2"
+        if self.los:
+            return los
+        with_los = dataclasses.replace(self, los=True)
+        same = math.isclose(self(distance_m, carrier_frequency_hz), with_los(distance_m, carrier_frequency_hz),
+                            rel_tol=0.0, abs_tol=1e-12)
+        return f"NLoS = {los}" if same else "NLoS"
+
+    def d3d_m(self, distance_m: float) -> float:
+        """d3D = sqrt(d2D^2 + (h_BS - h_UT)^2) [m]; d2D itself for free space."""
+        return distance_m if self.model == "free_space" else _d3d(distance_m, self.h_bs, self.h_ut_m)
 
     def __call__(self, distance_m: float, carrier_frequency_hz: float) -> float:
         """Path loss [dB] at ``distance_m`` (d2D) [m] and ``carrier_frequency_hz`` [Hz] (every range checked)."""

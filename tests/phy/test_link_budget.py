@@ -114,3 +114,25 @@ def test_bandwidth_budget_formula():
     assert budget_channel_uses(1.08e6, 4e-3, 864, 72, 30e3, slot) == 7 * 864 // 2  # half the subcarriers
     assert budget_channel_uses(2.16e6, slot, 864, 72, 30e3, slot) == 864  # exactly one slot
     assert budget_channel_uses(2.16e6, 0.9 * slot, 864, 72, 30e3, slot) == 0
+
+
+def test_geometry_behind_the_path_loss():
+    """d3D, the breakpoint and the branch the budget prints (TR 38.901 Table 7.4.1-1)."""
+    import math
+
+    from linksim.phy.pathloss import PathlossModel
+
+    umi_los = PathlossModel("umi", los=True)
+    fc = 3.5e9
+    bp = umi_los.breakpoint_m(fc)
+    assert math.isclose(bp, 4 * 9.0 * 0.5 * fc / 299_792_458.0)  # h' = h - 1 m: 9 m and 0.5 m
+    assert math.isclose(umi_los.d3d_m(100.0), math.hypot(100.0, 8.5))
+    assert umi_los.branch(bp * 0.9, fc) == "LoS PL1" and umi_los.branch(bp * 1.1, fc) == "LoS PL2"
+    nlos = PathlossModel("umi", los=False)
+    assert nlos.branch(100.0, fc) == "NLoS"
+    # the NLoS formula never goes below LoS: where max() picks LoS, the budget says so
+    assert any(nlos.branch(d, fc).startswith("NLoS = LoS") for d in (10.0, 11.0, 12.0, 15.0)) or \
+        all(nlos(d, fc) > umi_los(d, fc) for d in (10.0, 11.0, 12.0, 15.0))
+    rma = PathlossModel("rma", los=True)
+    assert math.isclose(rma.breakpoint_m(fc), 2 * math.pi * 35.0 * 1.5 * fc / 299_792_458.0)
+    assert PathlossModel("free_space").breakpoint_m(fc) is None and PathlossModel("free_space").branch(10, fc) == "free space"

@@ -144,6 +144,10 @@ def test_budget_command_on_the_shipped_scenario(capsys):
     assert main(["budget", str(REPO / "scenarios" / "link_budget_umi.yaml"), "--distance", "250"]) == 0
     out = capsys.readouterr().out
     assert "250 m" in out and "bandwidth budget: 6048 resource elements per sample" in out
+    # the geometry behind the path loss, and the grid's bandwidth against the budget's
+    for item in ("BS height h_BS", "UT height h_UT", "d_3D", "breakpoint distance", "path loss formula", "NLoS"):
+        assert item in out, item
+    assert "the simulated grid spans 2.16 MHz" in " ".join(out.split())
 
 
 def test_budget_command_without_link_budget_exits_2(tmp_path, capsys):
