@@ -598,7 +598,6 @@ def _range_table(sc, summary, out: Console) -> None:
 
 def _budget(args, out: Console) -> int:
     """``linksim budget S.yaml``: the link budget line by line at each distance, Eb/N0 per digital stream."""
-    from linksim.phy.modulation import bits_per_symbol
     from linksim.phy.pathloss import PathlossRangeError
     from linksim.scenario import ScenarioError
 
@@ -617,21 +616,16 @@ def _budget(args, out: Console) -> int:
             problems.append(f"--distance: {e}")
     if problems:
         raise ScenarioError(problems)
-    streams = {}
-    for c, transports in zip(sc.codecs, sc.transports):
-        for name, t in transports.items():
-            if t.path == "digital":
-                streams[f"{c.name}/{name} ({t.modulation}, r={t.code_rate:g})"] = (bits_per_symbol(t.modulation), t.code_rate)
+    from linksim.runner.outputs import link_budget_table
+
+    distances, rows = link_budget_table(sc, distances)
     table = Table(title=f"{sc.name}: link budget")
     table.add_column("item", justify="left")
     for d in distances:
         table.add_column(f"{d:g} m", justify="right")
     table.add_column("unit", justify="left")
-    per_distance = [lb.table(d, streams) for d in distances]
-    for i, (item, _, unit) in enumerate(per_distance[0]):
-        if item == "distance":
-            continue
-        table.add_row(item, *[rows[i][1] for rows in per_distance], unit)
+    for item, values, unit in rows:
+        table.add_row(item, *values, unit)
     out.print(table)
     o = sc.phy.ofdm
     grid_hz = o.fft_size * o.subcarrier_spacing_hz

@@ -274,10 +274,15 @@ def write_report(run_dir: Path, results: list | None = None) -> Path:
     if scenario_text:
         parts.append("<details><summary>The resolved scenario (scenario.yaml)</summary>"
                      f"<pre>{_e(scenario_text)}</pre></details>")
-    if distance:
-        budget = sorted({(r["distance_m"], r["snr_db"]) for r in rows if r.get("snr_db") is not None})
+    budget = info.get("link_budget")
+    if isinstance(budget, dict) and budget.get("rows"):
+        parts.append("<h2>Link budget</h2>" + _table(
+            ["item"] + [f"{d:g} m" for d in budget.get("distances_m", [])] + ["unit"],
+            ([item, *values, unit] for item, values, unit in budget["rows"]), "budget"))
+    elif distance:  # a run without run.json: the SNR of each distance, from results.csv
+        snrs = sorted({(r["distance_m"], r["snr_db"]) for r in rows if r.get("snr_db") is not None})
         parts.append("<h2>Link budget</h2>" + _table(["distance [m]", "Es/N0 per RE [dB]"],
-                                                     ([_number(d), _number(s)] for d, s in budget), "budget"))
+                                                     ([_number(d), _number(s)] for d, s in snrs), "budget"))
     for file, title in (("range.csv", "Range meeting each target"), ("required_snr.csv", "SNR each codec needs")):
         table = _read_csv(run_dir / file)
         if table:

@@ -27,6 +27,26 @@ class NonMonotoneWarning(UserWarning):
     """A swept metric meets its target again beyond the point where it first failed it."""
 
 
+def link_budget_table(sc: Scenario, distances: list[float] | None = None) -> tuple[list[float], list[tuple]]:
+    """``(distances, rows)`` of the scenario's link budget: each row ``(item, [value at each
+    distance], unit)``, an Eb/N0 row per digital stream; the sweep's distances by default
+    (what ``linksim budget`` prints and ``report.html`` shows)."""
+    from linksim.phy.modulation import bits_per_symbol
+
+    lb = sc.link_budget.budget()
+    distances = list(distances or sc.sweep.distance_points())
+    streams = {}
+    for c, transports in zip(sc.codecs, sc.transports):
+        for name, t in transports.items():
+            if t.path == "digital":
+                streams[f"{c.name}/{name} ({t.modulation}, r={t.code_rate:g})"] = (bits_per_symbol(t.modulation),
+                                                                                  t.code_rate)
+    per_distance = [lb.table(d, streams) for d in distances]
+    rows = [(item, [table[i][1] for table in per_distance], unit)
+            for i, (item, _, unit) in enumerate(per_distance[0]) if item != "distance"] if per_distance else []
+    return distances, rows
+
+
 def _row_name(target: str) -> str:
     """The results row of a ``targets`` key: a metric name, or a ``package.module:METRIC`` reference."""
     from linksim.metrics.table import METRICS

@@ -134,9 +134,15 @@ def _run_locked(sc: Scenario, sim: Simulation, out_dir: Path, force: bool, progr
                          ranges, required, points_kept=len(kept), damaged=damaged)
     from linksim.report import write_report, write_run_info
 
-    write_run_info(out_dir, {"wall_time_s": round(summary.elapsed_s, 2), "points_simulated": summary.points_run,
-                             "points_resumed": summary.points_resumed, "points_skipped": len(skipped),
-                             "device": str(sim.device), "seed": sc.seed, "versions": versions()})
+    info = {"wall_time_s": round(summary.elapsed_s, 2), "points_simulated": summary.points_run,
+            "points_resumed": summary.points_resumed, "points_skipped": len(skipped),
+            "device": str(sim.device), "seed": sc.seed, "versions": versions()}
+    if sc.is_distance_sweep():
+        from linksim.runner.outputs import link_budget_table
+
+        distances, rows = link_budget_table(sc)
+        info["link_budget"] = {"distances_m": distances, "rows": [list(r) for r in rows]}
+    write_run_info(out_dir, info)
     write_report(out_dir, results)
     return summary
 

@@ -265,3 +265,10 @@ def test_jpeg_adapts_to_the_budget(tmp_path):
     assert float(by[("j2k", "over_budget_rate")]["value"]) == 0.0
     uses = float(by[("j2k", "channel_uses")]["value"])
     assert 0.5 * 2016 < uses <= 2016  # the budget became the target: it uses most of it, never more
+
+
+def test_the_report_shows_the_link_budget(distance_run):
+    _, out = distance_run
+    page = (out / "report.html").read_text()
+    assert "<h2>Link budget</h2>" in page and "d_3D" in page and "SNR = Es/N0 per resource element" in page
+    assert "Range meeting each target (range.csv)" in page
