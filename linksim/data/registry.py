@@ -245,7 +245,7 @@ def _mnist(source: str, arg: str, n: int, size: int | None, seed: int) -> ImageD
 
 
 DIGITS28 = DataSource(_digits28, ("digits28", "digits28:train"))
-PHOTOS = DataSource(_photos, ("photos",))
+PHOTOS = DataSource(_photos, ("photos", "photos:<name>,<name>"))
 FOLDER = DataSource(_folder, ("folder:<path>",), folder_argument=True)
 MNIST = DataSource(_mnist, ("mnist:<dir>", "mnist:<dir>:train"), folder_argument=True, splits=("train", "test"))
 

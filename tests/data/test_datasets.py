@@ -304,7 +304,7 @@ def test_unknown_source_and_bad_arguments():
             load_dataset("digits28", bad)
     with pytest.raises(DataError, match="image_size"):
         load_dataset("digits28", 2, image_size=0)
-    with pytest.raises(DataError, match="no argument"):
+    with pytest.raises(DataError, match="unknown photo 'extra'"):
         load_dataset("photos:extra", 2)
     sources = known_sources()
     for s in ("digits28", "digits28:train", "photos", "folder:<path>", "mnist:<dir>"):
