@@ -10,7 +10,8 @@ Part 2 times the output writing of a finished run, in this process, after the im
 has already paid (the runner, hence torch, Sionna and matplotlib): every point journaled
 into ``results.h5.journal/`` as the sweep does when a point finishes, the consolidation into
 ``results.h5``, reading the points back, then :func:`linksim.runner.outputs.write_outputs`
-(results.csv, plots/, samples/), into a fresh folder each repetition. "after the sweep" is
+(results.csv, figures.json, plots/ in the scenario's formats, samples/), then report.html, into a fresh
+folder each repetition. "after the sweep" is
 what a run spends once its last point is simulated (consolidate, read back, write_outputs). The run's points are
 read from ``--run-dir`` (a finished run of the scenario); without it the scenario is run
 first into a temporary folder (about a minute for the quickstart).
@@ -70,6 +71,7 @@ def time_outputs(scenario: Path, run_dir: Path, repeats: int) -> dict[str, tuple
     ``repeats`` times."""
     import linksim.runner  # noqa: F401 - what a run has imported before it writes anything
     from linksim.data import load_dataset
+    from linksim.report import write_report
     from linksim.results import ResultStore
     from linksim.runner.outputs import write_outputs
     from linksim.scenario import load_scenario
@@ -80,7 +82,8 @@ def time_outputs(scenario: Path, run_dir: Path, repeats: int) -> dict[str, tuple
     results = ResultStore(run_dir / "results.h5").read_all()
     if not results:
         raise SystemExit(f"{run_dir}/results.h5 holds no finished point")
-    names = ("journal (every point)", "consolidate", "read back", "write_outputs", "after the sweep", "total")
+    names = ("journal (every point)", "consolidate", "read back", "write_outputs", "report.html",
+             "after the sweep", "total")
     phases: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in names}
     for _ in range(repeats):
         out = Path(tempfile.mkdtemp(prefix="linksim-bench-"))
@@ -97,9 +100,11 @@ def time_outputs(scenario: Path, run_dir: Path, repeats: int) -> dict[str, tuple
             marks.append((time.perf_counter(), time.process_time()))
             write_outputs(sc, dataset, back, out)
             marks.append((time.perf_counter(), time.process_time()))
+            write_report(out, back)
+            marks.append((time.perf_counter(), time.process_time()))
         finally:
             shutil.rmtree(out, ignore_errors=True)
-        spans = [(i, i + 1) for i in range(4)] + [(1, 4), (0, 4)]  # the sweep journals as points finish
+        spans = [(i, i + 1) for i in range(5)] + [(1, 5), (0, 5)]  # the sweep journals as points finish
         for name, (a, b) in zip(names, spans):
             phases[name][0].append(marks[b][0] - marks[a][0])
             phases[name][1].append(marks[b][1] - marks[a][1])

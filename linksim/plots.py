@@ -498,7 +498,7 @@ def _decade_axis(ax: Any, which: str) -> None:
     decade ticks are labelled, never the minor ticks whose labels run into each other),
     labels as 10^k, unlabelled minor ticks at 2 and 5 (enough to read a value; every
     minor tick is an artist that costs drawing time)."""
-    from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     axis = ax.yaxis if which == "y" else ax.xaxis
     lo, hi = ax.get_ylim() if which == "y" else ax.get_xlim()
@@ -508,11 +508,26 @@ def _decade_axis(ax: Any, which: str) -> None:
         (ax.set_ylim if which == "y" else ax.set_xlim)(10.0 ** lo_d, 10.0 ** hi_d)
         step = max(1, math.ceil((hi_d - lo_d) / 6))  # at most ~7 labels
         axis.set_major_locator(LogLocator(base=10.0, subs=(1.0,), numticks=100))
-        axis.set_major_formatter(LogFormatterSciNotation(base=10.0, labelOnlyBase=True))
+        axis.set_major_formatter(FuncFormatter(_decade_label))
         if step > 1:
             axis.set_major_locator(LogLocator(base=10.0 ** step, subs=(1.0,), numticks=100))
     axis.set_minor_locator(LogLocator(base=10.0, subs=(2.0, 5.0), numticks=100))
     axis.set_minor_formatter(NullFormatter())
+
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")
+
+
+def _decade_label(value: float, _pos: Any = None) -> str:
+    """10^k as plain text with a superscript exponent ("10⁻³"): the same look as matplotlib's
+    mathtext labels, without its parser and renderer (a third of a log figure's drawing
+    time, and a crash of the PDF backend with Type 3 fonts)."""
+    if not value > 0:
+        return ""
+    k = round(math.log10(value))
+    if not math.isclose(value, 10.0 ** k, rel_tol=1e-6):
+        return ""
+    return "1" if k == 0 else "10" if k == 1 else "10" + str(k).translate(_SUPERSCRIPT)
 
 
 def _band(ax: Any, x: np.ndarray, lo: np.ndarray, hi: np.ndarray, color: str, log_y: bool) -> None:
@@ -750,8 +765,8 @@ def plot_results(rows: list[dict], out_dir: Path, options: FigureOptions | None 
     ``distance``; metric names pass through :func:`safe_filename`; each as
     ``.png``, ``.pdf`` and ``.svg`` by default):
 
-    * ``ber_vs_<x>``, ``bler_vs_<x>`` and one per stream metric
-      (``ber/data`` -> ``ber_data_vs_<x>``): log y with decade ticks, one subplot per
+    * ``ber_vs_<x>``, ``bler_vs_<x>`` and, when a codec has several digital streams, one
+      per stream metric (``ber/data`` -> ``ber_data_vs_<x>``): log y with decade ticks, one subplot per
       channel, one line per codec (the same colour and marker in every figure), CI as
       a shaded band. Zeros cannot be drawn on a log axis: they are omitted, noted in
       the legend, and their CI upper bound (if any) is drawn as a hollow down-triangle.
@@ -792,6 +807,16 @@ def _plot_results(rows, out_dir, options, channel_titles, targets, source_values
         return (("ber", "bler").index(_base(m)) * 2 + ("/" in m) if _base(m) in ("ber", "bler") else 9, m)
 
     link_metrics = sorted((m for m in by_metric if is_link_metric(m)), key=ordered_link)
+    # a per-stream figure shows something the overall one does not only when a codec has
+    # several digital streams (otherwise ber/<stream> is ber, curve for curve)
+    streams_of: dict[str, set[str]] = {}
+    for m in link_metrics:
+        if "/" in m:
+            for p in by_metric[m]:
+                streams_of.setdefault(p.codec, set()).add(m.split("/", 1)[1])
+    if all(len(v) <= 1 for v in streams_of.values()):
+        link_metrics = [m for m in link_metrics if "/" not in m or _base(m) not in ("ber", "bler")
+                        or m.split("/", 1)[0] not in by_metric]
     fidelity_metrics = [m for m in by_metric if is_fidelity_metric(m)]
 
     for m in link_metrics:

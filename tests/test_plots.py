@@ -80,7 +80,7 @@ def test_plot_results_snr(tmp_path):
     written = plot_results(_rows(), tmp_path / "plots", PNG)
     names = {p.name for p in written}
     expected = {
-        "ber_vs_snr.png", "bler_vs_snr.png", "ber_data_vs_snr.png",
+        "ber_vs_snr.png", "bler_vs_snr.png",  # one stream per codec: ber/data is ber, no figure of its own
         "psnr_vs_snr.png", "ssim_vs_snr.png", "mse_vs_snr.png", "clip_score_vs_snr.png",
         "psnr_vs_ber.png", "ssim_vs_ber.png", "mse_vs_ber.png", "clip_score_vs_ber.png",
     }
@@ -456,3 +456,11 @@ def test_fidelity_vs_bandwidth_only_when_codecs_differ_in_bandwidth(tmp_path, mo
                                          "clip_score_vs_bandwidth.png"}
     panel = saved["psnr_vs_bandwidth"]["panels"][0]
     assert panel["xscale"] == "log" and "0 dB" in panel["legend"] and "raw-f32 (12628 RE, k/n = 16.1)" in panel["legend"]
+
+
+def test_per_stream_link_figures_only_for_codecs_of_several_streams(tmp_path):
+    rows = [r for r in _rows() if r["metric"] in ("ber", "ber/data")]
+    assert {p.name for p in plot_results(rows, tmp_path / "one", PNG)} == {"ber_vs_snr.png"}
+    two = rows + [dict(r, metric="ber/cr") for r in rows if r["metric"] == "ber/data"]
+    assert {p.name for p in plot_results(two, tmp_path / "two", PNG)} == {"ber_vs_snr.png", "ber_data_vs_snr.png",
+                                                                        "ber_cr_vs_snr.png"}
