@@ -51,6 +51,8 @@ from .models import (
 #: shipped weights used when ``params.weights`` is not given: (variant, image shape) -> name
 DEFAULT_WEIGHTS: dict[tuple[str, tuple[int, int, int]], str] = {
     ("deepjscc", (1, 28, 28)): "digits28_r6_awgn_10db",
+    ("deepjscc", (3, 32, 32)): "photos32_r6_awgn_10db",
+    ("adjscc", (3, 32, 32)): "photos32_r6_adjscc_awgn_0-20db",
 }
 #: the weights value for an untrained model (seeded by the scenario seed): tests, and the
 #: "random weights" reference point
@@ -124,7 +126,11 @@ class DeepJSCCCodec(Codec):
 
     Params = DeepJSCCParams
     #: MMSE equalisation (``z / (1 + no_eff)``): bounded values in deep fades; the trainer's default too
-    default_streams = {"z": Transport(path="analog", analog_equalizer="mmse")}
+    # the unbiased receiver: on AWGN it hands the decoder y = x + n, the papers' channel; a
+    # decoder trained at one SNR then sees the same scale at every SNR (with mmse, the
+    # shrinkage 1/(1 + N0) changes with the SNR and a fixed-SNR decoder degrades away from
+    # its training SNR in both directions, measured)
+    default_streams = {"z": Transport(path="analog", analog_equalizer="unbiased")}
     analog_streams = frozenset({"z"})
 
     @classmethod
@@ -164,6 +170,11 @@ class DeepJSCCCodec(Codec):
                 raise ValueError(f"deepjscc: weights {path} hold a {cfg.variant} model, params.variant is {params.variant}")
             if tuple(cfg.image_shape) != shape:
                 raise ValueError(f"deepjscc: weights {path} are for images {cfg.image_shape}, the data is {shape}")
+            trained_with = self.trained.get("analog_equalizer")
+            if trained_with is not None and trained_with != transports["z"].analog_equalizer:
+                raise ValueError(f"deepjscc: weights {path} were trained with analog_equalizer {trained_with}, the "
+                                 f"stream z uses {transports['z'].analog_equalizer}: set streams.z.analog_equalizer: "
+                                 f"{trained_with} (a decoder sees another scale through the other receiver)")
             if params.bandwidth_ratio is not None and _channels(params.bandwidth_ratio, shape) != cfg.c:
                 raise ValueError(f"deepjscc: params.bandwidth_ratio = {params.bandwidth_ratio:.4g}, but the weights "
                                  f"{path} send {cfg.k}/{math.prod(shape)} = {cfg.bandwidth_ratio:.4g}")

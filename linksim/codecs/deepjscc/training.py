@@ -4,7 +4,7 @@ Each step draws a batch and one SNR uniformly in ``--snr-db lo,hi`` (Es/N0 per d
 resource element, dB; one value for a per-SNR DeepJSCC model), encodes the batch (an
 ``adjscc`` encoder gets that SNR), sends the power-normalised symbols through the
 differentiable :class:`~linksim.phy.analog_link.AnalogLink` (OFDM, the ``--channel``
-model, channel estimation, LMMSE equaliser with the ``--equalizer`` output, ``mmse`` by
+model, channel estimation, LMMSE equaliser with the ``--equalizer`` output, ``unbiased`` by
 default as the codec's stream, as a run does), decodes (an ``adjscc`` decoder gets the
 receiver's per-sample effective SNR from ``no_eff``, see :func:`receiver_snr_db`) and
 minimises the per-pixel MSE with Adam (the papers' loss and optimiser).
@@ -79,7 +79,7 @@ class TrainConfig:
     num_samples: int | None = None
     channel: str = "awgn"
     csi: str = "perfect"
-    equalizer: str = "mmse"
+    equalizer: str = "unbiased"
     snr_db: tuple[float, float] = (10.0, 10.0)
     steps: int = 3000
     batch_size: int = 64
@@ -217,7 +217,7 @@ def _step(model: DeepJSCCModel, link, x: torch.Tensor, snr: float) -> torch.Tens
 
 @torch.no_grad()
 def evaluate(model: DeepJSCCModel, images: torch.Tensor, snr_db: float, channel_name: str = "awgn",
-             csi: str = "perfect", batch_size: int = 128, seed: int = 0, equalizer: str = "mmse") -> float:
+             csi: str = "perfect", batch_size: int = 128, seed: int = 0, equalizer: str = "unbiased") -> float:
     """PSNR [dB] of ``images`` coded by ``model`` through the analog link at ``snr_db`` (mean of
     the per-image PSNRs, peak 1)."""
     import sionna
@@ -342,7 +342,7 @@ def add_train_arguments(p) -> None:
     p.add_argument("--channel", default=d.channel, help="channel model: awgn | rayleigh | any registered model")
     p.add_argument("--csi", default=d.csi, help="receiver CSI: perfect | ls")
     p.add_argument("--equalizer", default=d.equalizer,
-                   help="analog equaliser: mmse (the codec's default analog_equalizer) | unbiased")
+                   help="analog equaliser: unbiased (the codec's default analog_equalizer) | mmse")
     p.add_argument("--snr-db", type=_snr_option, default=d.snr_db,
                    help="training SNR [dB] (Es/N0 per resource element): one value, or lo,hi drawn per batch")
     p.add_argument("--steps", type=int, default=d.steps, help="total optimiser steps")

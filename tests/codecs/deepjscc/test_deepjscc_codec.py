@@ -177,7 +177,7 @@ def test_channels_for_ratio_picks_the_nearest():
 
 
 def test_in_a_run_the_adjscc_decoder_gets_each_samples_effective_snr():
-    """Through the runner: the stream goes MMSE-equalised, the receiver CSI arrives with it, and
+    """Through the runner: the stream goes through the unbiased receiver, the receiver CSI arrives with it, and
     on block fading each sample is decoded for its own effective SNR (on AWGN: the point's)."""
     from codec_cases import build_simulation
 
@@ -186,7 +186,7 @@ def test_in_a_run_the_adjscc_decoder_gets_each_samples_effective_snr():
     sim = build_simulation(REF, {"variant": "adjscc", "weights": "random"}, {}, num_samples=6,
                            channels=("awgn", "rayleigh"), snr_db=(10.0,))
     codec = sim.codecs["c"]
-    assert codec.transports["z"].analog_equalizer == "mmse"
+    assert codec.transports["z"].analog_equalizer == "unbiased"
     seen = {}
     decode = codec.decode
 
@@ -204,3 +204,14 @@ def test_in_a_run_the_adjscc_decoder_gets_each_samples_effective_snr():
         assert float(seen["snr"].std()) > 1.0  # one fade per sample (slot)
     finally:
         del codec.decode
+
+
+def test_weights_trained_through_another_receiver_are_refused(tmp_path):
+    """A decoder sees another scale through the other equaliser: one line naming the fix."""
+    model = DeepJSCCModel(DeepJSCCConfig(image_shape=(1, 28, 28), c=5))
+    path = save_deepjscc_model(model, tmp_path / "w.safetensors", extra={"analog_equalizer": "mmse"})
+    with pytest.raises((ValueError, ScenarioError), match="trained with analog_equalizer mmse.*streams.z.analog_equalizer"):
+        linksim.build_codec(REF, {"weights": str(path)}, sample_shape=(1, 28, 28))
+    codec = linksim.build_codec(REF, {"weights": str(path)}, sample_shape=(1, 28, 28),
+                                streams={"z": {"analog_equalizer": "mmse"}})
+    assert codec.transports["z"].analog_equalizer == "mmse"
