@@ -133,7 +133,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     from linksim.api import as_scenario, build_codec, run
     from linksim.codecs.base import (AnalogPayload, Codec, CodecContext, CodecParams, DigitalPayload, PointMetric,
-                                     Reconstruction, Transport)
+                                     ReceivedStreams, ReceiverCSI, Reconstruction, Transport)
     from linksim.codecs.registry import CODECS, register_codec
     from linksim.data.dataset import ImageDataset
     from linksim.data.registry import SOURCES, DataSource
