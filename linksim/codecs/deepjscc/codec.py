@@ -51,6 +51,7 @@ from .models import (
 #: shipped weights used when ``params.weights`` is not given: (variant, image shape) -> name
 DEFAULT_WEIGHTS: dict[tuple[str, tuple[int, int, int]], str] = {
     ("deepjscc", (1, 28, 28)): "digits28_r6_awgn_10db",
+    ("adjscc", (1, 28, 28)): "digits28_r6_adjscc_awgn_0-20db",
     ("deepjscc", (3, 32, 32)): "photos32_r6_awgn_10db",
     ("adjscc", (3, 32, 32)): "photos32_r6_adjscc_awgn_0-20db",
 }
