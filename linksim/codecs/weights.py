@@ -13,7 +13,30 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["read_weights", "save_weights"]
+__all__ = ["read_weights", "resolve_shipped", "save_weights", "shipped_in"]
+
+
+def shipped_in(folder: Path) -> list[str]:
+    """Names of the weight files shipped in ``folder`` (without ``.safetensors``)."""
+    return sorted(p.stem for p in Path(folder).glob("*.safetensors"))
+
+
+def resolve_shipped(value: str | Path, folder: Path, what: str, alternatives: str = "") -> Path:
+    """A scenario's weights value -> a file: a bare name (no folder, no suffix) is a file
+    shipped in ``folder``; anything else is a path (relative to the working directory).
+
+    :param what: what the weights are, for the message (``deepjscc weights``).
+    :param alternatives: what else the value may be, appended to the message.
+    :raises ValueError: a bare name that is not shipped (the message lists those that are).
+    """
+    text = str(value)
+    if "/" in text or "\\" in text or text.endswith(".safetensors"):
+        return Path(text).expanduser()
+    path = Path(folder) / f"{text}.safetensors"
+    if not path.is_file():
+        raise ValueError(f"no shipped {what} named '{text}' (shipped: {', '.join(shipped_in(folder)) or 'none'}; "
+                         f"or give a path to a .safetensors file{alternatives})")
+    return path
 
 
 def save_weights(module: torch.nn.Module, path: str | Path, kind: str, config_json: str, half: bool = False,

@@ -38,7 +38,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..weights import read_weights, save_weights
+from ..weights import read_weights, resolve_shipped, save_weights, shipped_in
 
 __all__ = ["VARIANTS", "AFModule", "DeepJSCCConfig", "DeepJSCCModel", "achievable_ratio", "channels_for_ratio",
            "load_deepjscc_model", "power_normalize", "save_deepjscc_model"]
@@ -261,7 +261,7 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 def shipped_weights() -> list[str]:
     """Names of the weight files shipped in the package (without ``.safetensors``)."""
-    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors"))
+    return shipped_in(WEIGHTS_DIR)
 
 
 def resolve_weights(value: str | Path) -> Path:
@@ -270,11 +270,5 @@ def resolve_weights(value: str | Path) -> Path:
 
     :raises ValueError: a bare name that is not shipped (the message lists those that are).
     """
-    text = str(value)
-    if "/" in text or "\\" in text or text.endswith(".safetensors"):
-        return Path(text).expanduser()
-    path = WEIGHTS_DIR / f"{text}.safetensors"
-    if not path.is_file():
-        raise ValueError(f"no shipped deepjscc weights named '{text}' (shipped: {', '.join(shipped_weights()) or 'none'}; "
-                         "or give a path to a .safetensors file from 'linksim train deepjscc', or 'random')")
-    return path
+    return resolve_shipped(value, WEIGHTS_DIR, "deepjscc weights",
+                           " from 'linksim train deepjscc', or 'random'")

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..weights import read_weights, save_weights
+from ..weights import read_weights, resolve_shipped, save_weights, shipped_in
 
 __all__ = ["NCRAdapters", "NCRConfig", "SemanticConfig", "SemanticModel", "load_ncr_adapters", "load_semantic_model",
            "power_normalize", "save_ncr_adapters", "save_semantic_model"]
@@ -162,7 +162,7 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 def shipped_weights() -> list[str]:
     """Names of the weight files shipped in the package (without ``.safetensors``)."""
-    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors"))
+    return shipped_in(WEIGHTS_DIR)
 
 
 def resolve_weights(value: str | Path) -> Path:
@@ -173,14 +173,7 @@ def resolve_weights(value: str | Path) -> Path:
 
     :raises ValueError: for a bare name that is not shipped (the message lists those that are).
     """
-    text = str(value)
-    if "/" in text or "\\" in text or text.endswith(".safetensors"):
-        return Path(text).expanduser()
-    path = WEIGHTS_DIR / f"{text}.safetensors"
-    if not path.is_file():
-        raise ValueError(f"no shipped weights named '{text}' (shipped: {', '.join(shipped_weights())}; "
-                         "or give a path to a .safetensors file)")
-    return path
+    return resolve_shipped(value, WEIGHTS_DIR, "weights")
 
 
 def load_semantic_model(path: str | Path, device: torch.device | str | None = None) -> SemanticModel:
